@@ -1,0 +1,66 @@
+# Quiesce — the user's entry point. `make test` is the project's test command.
+# Every target finds a JDK >= 25 by itself: $JAVA_HOME if new enough, else /usr/lib/jvm/*.
+
+SHELL := /bin/bash
+export JAVA_HOME := $(shell ./scripts/find-jdk)
+ifeq ($(strip $(JAVA_HOME)),)
+  $(error Quiesce needs JDK 25 or newer; see the message above)
+endif
+
+JAVA      := $(JAVA_HOME)/bin/java
+MVN       := ./mvnw -B --no-transfer-progress
+JVM_OPTS  := --enable-native-access=ALL-UNNAMED
+CP_FILE   := target/classpath.txt
+RUN_CP     = target/classes:target/test-classes:$$(cat $(CP_FILE))
+
+# Demo / example knobs
+PORT    ?=
+THREADS ?=
+# JMH: every benchmark class carries bounded defaults in its annotations (1 fork, 3 x 1 s
+# warmup, 5 x 1 s measurement); ARGS adds JMH options and a name filter, e.g.
+# make bench ARGS='-f 1 -wi 2 -prof gc Syscall'. Results: target/jmh-result.json.
+ARGS ?=
+# Close-race torture size (make stress)
+CLOSES ?= 100000
+
+.PHONY: help test run bench bindings stress echo compare clean build
+
+help:
+	@echo "make test      unit and integration tests (real sockets, real fds)"
+	@echo "make run       the demo"
+	@echo "make bench     JMH micro-benchmarks (ARGS='-f 1 Syscall' to choose)"
+	@echo "make stress    close-race torture (CLOSES=$(CLOSES))"
+	@echo "make bindings  regenerate generated/ with an installed jextract (JEXTRACT=...)"
+
+test:
+	$(MVN) test
+
+build: $(CP_FILE)
+	$(MVN) -q test-compile
+
+$(CP_FILE): pom.xml
+	$(MVN) -q dependency:build-classpath -Dmdep.includeScope=test -Dmdep.outputFile=$(CP_FILE)
+
+run: build
+	$(JAVA) $(JVM_OPTS) -cp $(RUN_CP) io.quiesce.examples.Demo
+
+bench: build
+	$(JAVA) $(JVM_OPTS) -cp $(RUN_CP) org.openjdk.jmh.Main -rf json -rff target/jmh-result.json $(ARGS)
+
+stress: build
+	$(JAVA) $(JVM_OPTS) -ea -cp $(RUN_CP) io.quiesce.stress.CloseRaceStress $(CLOSES)
+
+# Regenerates the bindings from generated/quiesce_linux.h and generated/includes.txt.
+# Needs jextract installed (on PATH or JEXTRACT=/path/to/jextract); never builds it.
+JEXTRACT ?= $(shell command -v jextract 2>/dev/null)
+bindings:
+	@if [ -z "$(JEXTRACT)" ] || ! [ -x "$(JEXTRACT)" ]; then \
+	  echo "make bindings needs jextract (https://github.com/openjdk/jextract), built for JDK 25:"; \
+	  echo "  put it on PATH or run: make bindings JEXTRACT=/path/to/bin/jextract"; exit 1; fi
+	rm -rf generated/src
+	cd generated && "$(JEXTRACT)" --output src -t io.quiesce.sys.linux \
+	  --header-class-name LinuxH @includes.txt quiesce_linux.h
+	@echo "generated/src regenerated; 'git status generated' shows any difference."
+
+clean:
+	$(MVN) -q clean
