@@ -18,3 +18,5 @@
 #include <errno.h>
 #include <string.h>
 #include <time.h>
+#include <spawn.h>
+#include <sys/wait.h>

@@ -9,4 +9,6 @@
 module io.quiesce {
     requires static micrometer.core;
     requires org.jctools.core;
+
+    exports io.quiesce.reactor;
 }

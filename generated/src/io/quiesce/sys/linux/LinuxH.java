@@ -3875,6 +3875,133 @@ public class LinuxH extends LinuxH$shared {
            throw new AssertionError("should not reach here", ex$);
         }
     }
+
+    private static class posix_spawn {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LinuxH.C_INT,
+            LinuxH.C_POINTER,
+            LinuxH.C_POINTER,
+            LinuxH.C_POINTER,
+            LinuxH.C_POINTER,
+            LinuxH.C_POINTER,
+            LinuxH.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("posix_spawn");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * extern int posix_spawn(pid_t *restrict __pid, const char *restrict __path, const posix_spawn_file_actions_t *restrict __file_actions, const posix_spawnattr_t *restrict __attrp, char *const __argv[], char *const __envp[])
+     * }
+     */
+    public static FunctionDescriptor posix_spawn$descriptor() {
+        return posix_spawn.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * extern int posix_spawn(pid_t *restrict __pid, const char *restrict __path, const posix_spawn_file_actions_t *restrict __file_actions, const posix_spawnattr_t *restrict __attrp, char *const __argv[], char *const __envp[])
+     * }
+     */
+    public static MethodHandle posix_spawn$handle() {
+        return posix_spawn.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * extern int posix_spawn(pid_t *restrict __pid, const char *restrict __path, const posix_spawn_file_actions_t *restrict __file_actions, const posix_spawnattr_t *restrict __attrp, char *const __argv[], char *const __envp[])
+     * }
+     */
+    public static MemorySegment posix_spawn$address() {
+        return posix_spawn.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * extern int posix_spawn(pid_t *restrict __pid, const char *restrict __path, const posix_spawn_file_actions_t *restrict __file_actions, const posix_spawnattr_t *restrict __attrp, char *const __argv[], char *const __envp[])
+     * }
+     */
+    public static int posix_spawn(MemorySegment __pid, MemorySegment __path, MemorySegment __file_actions, MemorySegment __attrp, MemorySegment __argv, MemorySegment __envp) {
+        var mh$ = posix_spawn.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("posix_spawn", __pid, __path, __file_actions, __attrp, __argv, __envp);
+            }
+            return (int)mh$.invokeExact(__pid, __path, __file_actions, __attrp, __argv, __envp);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class waitpid {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LinuxH.C_INT,
+            LinuxH.C_INT,
+            LinuxH.C_POINTER,
+            LinuxH.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("waitpid");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * extern __pid_t waitpid(__pid_t __pid, int *__stat_loc, int __options)
+     * }
+     */
+    public static FunctionDescriptor waitpid$descriptor() {
+        return waitpid.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * extern __pid_t waitpid(__pid_t __pid, int *__stat_loc, int __options)
+     * }
+     */
+    public static MethodHandle waitpid$handle() {
+        return waitpid.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * extern __pid_t waitpid(__pid_t __pid, int *__stat_loc, int __options)
+     * }
+     */
+    public static MemorySegment waitpid$address() {
+        return waitpid.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * extern __pid_t waitpid(__pid_t __pid, int *__stat_loc, int __options)
+     * }
+     */
+    public static int waitpid(int __pid, MemorySegment __stat_loc, int __options) {
+        var mh$ = waitpid.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("waitpid", __pid, __stat_loc, __options);
+            }
+            return (int)mh$.invokeExact(__pid, __stat_loc, __options);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
     private static final int AF_UNIX = (int)1L;
     /**
      * {@snippet lang=c :

@@ -201,6 +201,11 @@ public final class Syscalls {
             withErrno(LinuxH.getrlimit$address(), LinuxH.getrlimit$descriptor());
     private static final MethodHandle SETRLIMIT =
             withErrno(LinuxH.setrlimit$address(), LinuxH.setrlimit$descriptor());
+    /** posix_spawn reports failure in its return value, not errno. */
+    private static final MethodHandle POSIX_SPAWN =
+            plain(LinuxH.posix_spawn$address(), LinuxH.posix_spawn$descriptor());
+    private static final MethodHandle WAITPID =
+            withErrno(LinuxH.waitpid$address(), LinuxH.waitpid$descriptor());
     private static final MethodHandle GETPID =
             plain(LinuxH.getpid$address(), LinuxH.getpid$descriptor());
 
@@ -634,6 +639,40 @@ public final class Syscalls {
     public static int currentCpu() {
         try {
             return (int) SCHED_GETCPU.invokeExact();
+        } catch (Throwable t) {
+            throw linkFailure(t);
+        }
+    }
+
+    /**
+     * {@code posix_spawn(pid, path, NULL, NULL, argv, envp)}: starts a program that inherits
+     * every fd of this process not marked close-on-exec (unlike {@link ProcessBuilder}, which
+     * closes them all in the child), which is what a test of close-on-exec needs.
+     *
+     * @param pidOut receives the child's pid (a C {@code int})
+     * @param path the program, a NUL-terminated C string
+     * @param argv NULL-terminated array of C strings
+     * @param envp NULL-terminated array of C strings
+     * @return 0 or {@code -error}
+     */
+    public int posixSpawn(MemorySegment pidOut, MemorySegment path, MemorySegment argv, MemorySegment envp) {
+        try {
+            int r = (int) POSIX_SPAWN.invokeExact(pidOut, path, MemorySegment.NULL, MemorySegment.NULL, argv, envp);
+            return -r;
+        } catch (Throwable t) {
+            throw linkFailure(t);
+        }
+    }
+
+    /**
+     * {@code waitpid(pid, status, 0)}.
+     *
+     * @param status receives the wait status (a C {@code int})
+     * @return the pid or {@code -errno}
+     */
+    public int waitpid(int pid, MemorySegment status) {
+        try {
+            return ret((int) WAITPID.invokeExact(capture, pid, status, 0));
         } catch (Throwable t) {
             throw linkFailure(t);
         }

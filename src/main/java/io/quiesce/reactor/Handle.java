@@ -1,0 +1,276 @@
+package io.quiesce.reactor;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * The reference-counted owner of one fd registered with one {@link Reactor}.
+ *
+ * <p><b>State.</b> State and reference count live in one {@code int} changed by CAS: OPEN with a
+ * count of at least one (the owner's reference), then CLOSING, then CLOSED; never back
+ * (STYLE habit 6).
+ *
+ * <p><b>References.</b> A thread other than the reactor that makes a syscall on {@link #fd()}
+ * holds a reference for the duration of the call: {@code if (h.tryRetain()) try { ... } finally
+ * { h.release(); }}. {@code tryRetain} fails once the handle is closing, so no call can start on
+ * an fd that is about to be released.
+ *
+ * <p><b>Close protocol</b> ({@code safe-delete-with-eventfd.txt}). {@link #close()} moves OPEN to
+ * CLOSING and drops the owner's reference. On its reactor the fd is then removed from epoll and
+ * its slot marked dead, so events already fetched for it in the current batch are skipped; the
+ * reactor's epoch (advanced after each finished batch) is the quiescence barrier. When the barrier
+ * has passed and the count is zero, {@code close(fd)} is called exactly once, {@link
+ * EventHandler#onClose} runs, and the close future completes. After that no handler runs for this
+ * handle and the fd number may be reused safely.
+ *
+ * <p><b>Threads.</b> {@link #close()}, {@link #closeAsync()}, {@link #close(Duration)},
+ * {@link #tryRetain()}, {@link #release()}, {@link #interest(int)} and {@link #rearm()} may be
+ * called from any thread. {@code close(Duration)} blocks and so must not be called on the
+ * reactor's own thread.
+ */
+public final class Handle {
+    static final int OPEN = 0;
+    static final int CLOSING = 1 << 30;
+    static final int CLOSED = 2 << 30;
+    private static final int STATE_MASK = 3 << 30;
+    private static final int COUNT_MASK = ~STATE_MASK;
+
+    private static final VarHandle STATE;
+
+    static {
+        try {
+            STATE = MethodHandles.lookup().findVarHandle(Handle.class, "stateAndCount", int.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    private final Reactor reactor;
+    private final int fd;
+    private final EventHandler handler;
+    private final boolean exclusiveFd;
+    private final CompletableFuture<Void> closeFuture = new CompletableFuture<>();
+    @SuppressWarnings("unused") // changed through STATE
+    private volatile int stateAndCount = OPEN | 1;
+    private volatile Object attachment;
+
+    // ---- reactor thread only ----
+    /** Slot in the reactor's table, or -1 before registration / after the DEL. */
+    int slot = -1;
+    /** Generation of {@link #slot}; the token is {@code generation << 32 | slot}. */
+    int generation;
+    /** The interest the user wants ({@link Interest} bits). */
+    int wantedInterest;
+    /** The epoll mask the kernel has, {@link #NOT_IN_KERNEL}, or {@link #DISARMED}. */
+    int kernelEvents = NOT_IN_KERNEL;
+    /** In the reactor's batch of pending interest changes. */
+    boolean dirty;
+    /** The reactor has done the DEL step; no event is dispatched from here on. */
+    boolean closeProcessed;
+    /** The epoch in which the DEL step happened. */
+    long delEpoch;
+    /** Why the handle was closed (a handler's exception), for {@link EventHandler#onClose}. */
+    Throwable closeCause;
+    long closeRequestedNanos;
+
+    static final int NOT_IN_KERNEL = -1;
+    /** A ONESHOT registration that fired: in the kernel, but disabled until a MOD. */
+    static final int DISARMED = -2;
+
+    Handle(Reactor reactor, int fd, int interest, EventHandler handler, boolean exclusiveFd) {
+        this.reactor = reactor;
+        this.fd = fd;
+        this.handler = handler;
+        this.wantedInterest = interest;
+        this.exclusiveFd = exclusiveFd;
+    }
+
+    /** {@return the fd; only meaningful while a reference is held or on the reactor thread while open} */
+    public int fd() {
+        return fd;
+    }
+
+    /** {@return the reactor that owns this handle for its whole life} */
+    public Reactor reactor() {
+        return reactor;
+    }
+
+    EventHandler handler() {
+        return handler;
+    }
+
+    /**
+     * {@return whether the fd was created by Quiesce and never handed out}: no {@code dup} of it
+     * can exist, so closing the fd alone removes it from epoll and the explicit DEL is skipped.
+     */
+    boolean exclusiveFd() {
+        return exclusiveFd;
+    }
+
+    /** {@return the user's attachment, or null} */
+    public Object attachment() {
+        return attachment;
+    }
+
+    /** Sets the user's attachment. @param value anything, or null */
+    public void attach(Object value) {
+        this.attachment = value;
+    }
+
+    /** {@return whether the handle is open (not yet closing)} */
+    public boolean isOpen() {
+        return ((int) STATE.getVolatile(this) & STATE_MASK) == OPEN;
+    }
+
+    /** {@return the number of references held, the owner's included (0 once the owner closed)} */
+    public int references() {
+        return (int) STATE.getVolatile(this) & COUNT_MASK;
+    }
+
+    /**
+     * Takes a reference, so the fd cannot be released until {@link #release()}.
+     *
+     * @return true if taken; false once the handle is closing
+     */
+    public boolean tryRetain() {
+        int s;
+        do {
+            s = (int) STATE.getVolatile(this);
+            if ((s & STATE_MASK) != OPEN) {
+                return false;
+            }
+            if ((s & COUNT_MASK) == COUNT_MASK) {
+                throw new IllegalStateException("reference count overflow on fd " + fd);
+            }
+        } while (!STATE.compareAndSet(this, s, s + 1));
+        return true;
+    }
+
+    /** Drops a reference taken by {@link #tryRetain()}. */
+    public void release() {
+        int s;
+        do {
+            s = (int) STATE.getVolatile(this);
+            if ((s & COUNT_MASK) == 0) {
+                throw new IllegalStateException("release without a reference on fd " + fd);
+            }
+        } while (!STATE.compareAndSet(this, s, s - 1));
+        if ((s & COUNT_MASK) == 1 && (s & STATE_MASK) == CLOSING) {
+            reactor.lastReferenceDropped(this);
+        }
+    }
+
+    /**
+     * Starts closing the handle (idempotent) and returns at once; on the reactor thread it never
+     * blocks. The fd is released once the reactor has quiesced and every reference is dropped.
+     */
+    public void close() {
+        closeWith(null);
+    }
+
+    /**
+     * Same as {@link #close()}.
+     *
+     * @return a future that completes when the fd has been released and no handler can run for
+     *         this handle any more
+     */
+    public CompletableFuture<Void> closeAsync() {
+        closeWith(null);
+        return closeFuture;
+    }
+
+    /**
+     * Closes and waits until the fd has been released. Not on the reactor thread.
+     *
+     * @param timeout how long to wait at most
+     * @throws TimeoutException if the close did not complete in time (it still completes later)
+     * @throws InterruptedException if interrupted while waiting
+     * @throws IllegalStateException if called on the reactor's own thread (it would deadlock)
+     */
+    public void close(Duration timeout) throws TimeoutException, InterruptedException {
+        if (reactor.inReactorThread()) {
+            throw new IllegalStateException("a blocking close on the reactor thread would deadlock; use close()");
+        }
+        closeWith(null);
+        try {
+            closeFuture.get(timeout.toNanos(), TimeUnit.NANOSECONDS);
+        } catch (ExecutionException e) {
+            throw new IllegalStateException("close of fd " + fd + " failed", e.getCause());
+        }
+    }
+
+    /** {@return the future that completes when this handle's close is done} */
+    public CompletableFuture<Void> closeFuture() {
+        return closeFuture;
+    }
+
+    /** OPEN → CLOSING, dropping the owner's reference in the same CAS; true if this call did it. */
+    boolean closeWith(Throwable cause) {
+        int s;
+        do {
+            s = (int) STATE.getVolatile(this);
+            if ((s & STATE_MASK) != OPEN) {
+                return false;
+            }
+        } while (!STATE.compareAndSet(this, s, CLOSING | ((s & COUNT_MASK) - 1)));
+        closeRequestedNanos = System.nanoTime();
+        reactor.closeRequested(this, cause);
+        return true;
+    }
+
+    /** CLOSING with no reference left → CLOSED, exactly once. */
+    boolean tryMarkClosed() {
+        return STATE.compareAndSet(this, CLOSING, CLOSED);
+    }
+
+    /**
+     * Changes the interest (the {@link Interest} bits; 0 keeps the registration with no events
+     * but {@link Interest#HANGUP}/{@link Interest#ERROR}). Applied right before the reactor's next
+     * {@code epoll_wait}, coalesced with any other change in the same iteration.
+     *
+     * @param interest the new interest
+     * @throws ClosedHandleException if the handle is closing or closed
+     */
+    public void interest(int interest) {
+        Interest.check(interest);
+        requireOpen("interest");
+        reactor.changeInterest(this, interest, false);
+    }
+
+    /** {@return the interest last asked for} (reactor thread view) */
+    public int interest() {
+        return wantedInterest;
+    }
+
+    /**
+     * Re-enables a {@link Interest#ONESHOT} registration after it fired.
+     *
+     * @throws ClosedHandleException if the handle is closing or closed
+     */
+    public void rearm() {
+        requireOpen("rearm");
+        reactor.changeInterest(this, -1, true);
+    }
+
+    private void requireOpen(String what) {
+        if (!isOpen()) {
+            throw new ClosedHandleException(what + " on a closed handle (fd " + fd + ")");
+        }
+    }
+
+    @Override
+    public String toString() {
+        int s = (int) STATE.getVolatile(this);
+        String state = switch (s & STATE_MASK) {
+            case OPEN -> "open";
+            case CLOSING -> "closing";
+            default -> "closed";
+        };
+        return "Handle[fd=" + fd + ", " + state + ", refs=" + (s & COUNT_MASK) + "]";
+    }
+}

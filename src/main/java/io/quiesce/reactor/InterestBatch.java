@@ -1,0 +1,139 @@
+package io.quiesce.reactor;
+
+import io.quiesce.reactor.ReactorStats.Counter;
+import io.quiesce.sys.Errno;
+import io.quiesce.sys.SyscallException;
+import io.quiesce.sys.Syscalls;
+
+import java.util.Arrays;
+
+/**
+ * Deferred, coalesced {@code epoll_ctl}: the policy above the raw call
+ * ({@code batching-epoll-ctl.txt}). Interest changes made during an iteration are only recorded
+ * on their handle; right before {@code epoll_wait} the reactor calls {@link #flush} and each dirty
+ * handle's wanted mask is compared with what the kernel has, so only the difference is issued:
+ * ADD then close in one iteration costs nothing, a MOD to the mask the kernel has costs nothing,
+ * several MODs cost one. Because every change on a reactor's epoll is made by its own thread
+ * (single writer), a batch never races another writer and needs no lock.
+ *
+ * <p>Errors are mapped as the seed describes: ADD meeting EEXIST is issued again as MOD, MOD
+ * meeting ENOENT again as ADD (both counted). A pending change for a handle that is closing is
+ * dropped, never applied: the fd number might by then name another file. Reactor thread only.
+ */
+final class InterestBatch {
+    /** What the batch calls when the kernel refuses a handle's registration. */
+    interface FailureSink {
+        void failed(Handle h, SyscallException cause);
+    }
+
+    private final Syscalls sys;
+    private final int epfd;
+    private final ReactorStats stats;
+    private Handle[] dirty = new Handle[64];
+    private int dirtyCount;
+
+    InterestBatch(Syscalls sys, int epfd, ReactorStats stats) {
+        this.sys = sys;
+        this.epfd = epfd;
+        this.stats = stats;
+    }
+
+    /**
+     * Records that {@code h} wants {@code interest} ({@code -1}: unchanged, i.e. a ONESHOT re-arm).
+     * A second change before the flush is coalesced into the first.
+     */
+    void change(Handle h, int interest) {
+        if (interest >= 0) {
+            h.wantedInterest = interest;
+        }
+        if (h.dirty) {
+            stats.increment(Counter.CTL_MOD_SAVED);
+            return;
+        }
+        h.dirty = true;
+        if (dirtyCount == dirty.length) {
+            dirty = Arrays.copyOf(dirty, dirtyCount * 2);
+        }
+        dirty[dirtyCount++] = h;
+    }
+
+    boolean isEmpty() {
+        return dirtyCount == 0;
+    }
+
+    /** Issues the difference between wanted and kernel state for every dirty handle. */
+    void flush(FailureSink onFailure) {
+        for (int i = 0; i < dirtyCount; i++) {
+            Handle h = dirty[i];
+            dirty[i] = null;
+            h.dirty = false;
+            if (h.closeProcessed) {
+                stats.increment(Counter.CTL_DROPPED_CLOSING);
+                continue;
+            }
+            int mask = Interest.toEpoll(h.wantedInterest);
+            long token = HandleTable.token(h);
+            int r;
+            if (h.kernelEvents == Handle.NOT_IN_KERNEL) {
+                r = ctl(Syscalls.EPOLL_CTL_ADD, h, mask, token);
+            } else if (h.kernelEvents == mask) {
+                stats.increment(Counter.CTL_MOD_SAVED);
+                continue;
+            } else {
+                r = ctl(Syscalls.EPOLL_CTL_MOD, h, mask, token);
+            }
+            if (r < 0) {
+                onFailure.failed(h, new SyscallException("epoll_ctl", h.fd(), -r));
+            } else {
+                h.kernelEvents = mask;
+            }
+        }
+        dirtyCount = 0;
+    }
+
+    private int ctl(int op, Handle h, int mask, long token) {
+        int r = sys.epollCtl(epfd, op, h.fd(), mask, token);
+        stats.increment(op == Syscalls.EPOLL_CTL_ADD ? Counter.CTL_ADD : Counter.CTL_MOD);
+        if (r == -Errno.EEXIST && op == Syscalls.EPOLL_CTL_ADD) {
+            // Already in this epoll (a dup of a registered fd, or an earlier registration the
+            // kernel still holds): make it ours with MOD.
+            stats.increment(Counter.CTL_EEXIST_AS_MOD);
+            r = sys.epollCtl(epfd, Syscalls.EPOLL_CTL_MOD, h.fd(), mask, token);
+            stats.increment(Counter.CTL_MOD);
+        } else if (r == -Errno.ENOENT && op == Syscalls.EPOLL_CTL_MOD) {
+            // The registration vanished under us (the kernel drops it when the file's last
+            // reference closes): add it back.
+            stats.increment(Counter.CTL_ENOENT_AS_ADD);
+            r = sys.epollCtl(epfd, Syscalls.EPOLL_CTL_ADD, h.fd(), mask, token);
+            stats.increment(Counter.CTL_ADD);
+        }
+        return r;
+    }
+
+    /**
+     * The DEL step of the close protocol: takes {@code h} out of the kernel's interest list unless
+     * that costs nothing to skip (never added, or an fd no one else can hold, which closing removes).
+     *
+     * @return 0 or {@code -errno} of the DEL
+     */
+    int remove(Handle h) {
+        int r = 0;
+        if (h.kernelEvents == Handle.NOT_IN_KERNEL) {
+            if (h.dirty) {
+                stats.increment(Counter.CTL_ADD_SAVED); // registered and closed in one iteration
+            }
+            stats.increment(Counter.CTL_DEL_SAVED);
+        } else if (h.exclusiveFd()) {
+            // epoll-semantics-ofd-dup-fork.txt: the registration lives as long as the open file
+            // description; Quiesce made this fd and never handed it out, so close(fd) ends both.
+            stats.increment(Counter.CTL_DEL_SAVED);
+        } else {
+            // epoll-dup-shutdown-close.txt: a dup elsewhere keeps the file alive, so without an
+            // explicit DEL a closed fd would keep firing events here.
+            r = sys.epollCtl(epfd, Syscalls.EPOLL_CTL_DEL, h.fd(), 0, 0);
+            stats.increment(Counter.CTL_DEL);
+        }
+        h.kernelEvents = Handle.NOT_IN_KERNEL;
+        return r;
+    }
+}

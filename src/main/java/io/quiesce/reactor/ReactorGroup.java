@@ -1,0 +1,184 @@
+package io.quiesce.reactor;
+
+import io.quiesce.sys.SyscallException;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * N reactors, by default one per available processor, each a platform thread owning its own
+ * epoll. Handles are placed round robin ({@link #next()}) or on a reactor of the caller's choice
+ * ({@link #reactor(int)}). {@link #close()} closes every handle, stops and joins every thread and
+ * leaves no fd open.
+ */
+public final class ReactorGroup implements AutoCloseable {
+    private static final System.Logger LOG = System.getLogger(ReactorGroup.class.getName());
+
+    /**
+     * How a group is built.
+     *
+     * @param threads reactors (threads), at least 1
+     * @param pinCpus pin reactor {@code i} to CPU {@code i % nproc} with {@code sched_setaffinity}
+     * @param initialEvents starting size of each reactor's {@code epoll_wait} events array
+     * @param maxEvents the size the array may grow to when a call fills it
+     * @param threadNamePrefix reactor thread names are this plus the index
+     */
+    public record Options(int threads, boolean pinCpus, int initialEvents, int maxEvents, String threadNamePrefix) {
+        /** Checks the values. */
+        public Options {
+            if (threads < 1) {
+                throw new IllegalArgumentException("threads must be >= 1: " + threads);
+            }
+            if (initialEvents < 1 || maxEvents < initialEvents) {
+                throw new IllegalArgumentException("need 1 <= initialEvents <= maxEvents: " + initialEvents + ", " + maxEvents);
+            }
+            if (threadNamePrefix == null) {
+                throw new NullPointerException("threadNamePrefix");
+            }
+        }
+
+        /** {@return one reactor per available processor, unpinned, events array 256 growing to 8192} */
+        public static Options defaults() {
+            return new Options(Runtime.getRuntime().availableProcessors(), false, 256, 8192, "quiesce-reactor-");
+        }
+
+        /** {@return a copy with {@code threads} reactors} @param threads at least 1 */
+        public Options withThreads(int threads) {
+            return new Options(threads, pinCpus, initialEvents, maxEvents, threadNamePrefix);
+        }
+
+        /** {@return a copy with CPU pinning on or off} @param pin whether to pin */
+        public Options withPinCpus(boolean pin) {
+            return new Options(threads, pin, initialEvents, maxEvents, threadNamePrefix);
+        }
+
+        /**
+         * {@return a copy with other events-array sizes}
+         * @param initial starting size
+         * @param max largest size
+         */
+        public Options withEvents(int initial, int max) {
+            return new Options(threads, pinCpus, initial, max, threadNamePrefix);
+        }
+
+        /** {@return a copy with another thread-name prefix} @param prefix the prefix */
+        public Options withThreadNamePrefix(String prefix) {
+            return new Options(threads, pinCpus, initialEvents, maxEvents, prefix);
+        }
+    }
+
+    private final List<Reactor> reactors;
+    private final AtomicInteger next = new AtomicInteger();
+    private volatile boolean closed;
+
+    private ReactorGroup(List<Reactor> reactors) {
+        this.reactors = List.copyOf(reactors);
+    }
+
+    /**
+     * Starts a group with {@link Options#defaults()}.
+     *
+     * @return the running group
+     * @throws SyscallException if an epoll or eventfd cannot be created (e.g. EMFILE)
+     */
+    public static ReactorGroup start() throws SyscallException {
+        return start(Options.defaults());
+    }
+
+    /**
+     * Starts a group.
+     *
+     * @param options how many reactors and how they run
+     * @return the running group
+     * @throws SyscallException if an epoll or eventfd cannot be created; none is left open
+     */
+    public static ReactorGroup start(Options options) throws SyscallException {
+        List<Reactor> made = new ArrayList<>();
+        try {
+            for (int i = 0; i < options.threads(); i++) {
+                made.add(new Reactor(i, options));
+            }
+        } catch (SyscallException e) {
+            for (Reactor r : made) { // started so that their own thread releases their fds
+                r.start();
+                r.shutdown();
+                r.terminationFuture().join();
+            }
+            throw e;
+        }
+        made.forEach(Reactor::start);
+        return new ReactorGroup(made);
+    }
+
+    /** {@return the reactors, in index order} */
+    public List<Reactor> reactors() {
+        return reactors;
+    }
+
+    /** {@return reactor {@code index}} @param index 0 to size-1 */
+    public Reactor reactor(int index) {
+        return reactors.get(index);
+    }
+
+    /** {@return the number of reactors} */
+    public int size() {
+        return reactors.size();
+    }
+
+    /** {@return the next reactor, round robin; any thread} */
+    public Reactor next() {
+        return reactors.get(Math.floorMod(next.getAndIncrement(), reactors.size()));
+    }
+
+    /**
+     * Closes every handle of every reactor, stops the reactors and joins their threads, waiting at
+     * most 10 seconds; idempotent.
+     */
+    @Override
+    public void close() {
+        try {
+            close(Duration.ofSeconds(10));
+        } catch (TimeoutException e) {
+            LOG.log(System.Logger.Level.WARNING, e.getMessage());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /**
+     * Closes every handle, stops the reactors and joins their threads.
+     *
+     * @param timeout how long to wait at most
+     * @throws TimeoutException if some reactor did not stop in time (a reference to one of its
+     *         handles is still held; its fd is released when that reference is dropped)
+     * @throws InterruptedException if interrupted while waiting
+     */
+    public void close(Duration timeout) throws TimeoutException, InterruptedException {
+        closed = true;
+        reactors.forEach(Reactor::shutdown);
+        long deadline = System.nanoTime() + timeout.toNanos();
+        CompletableFuture<?> all = CompletableFuture.allOf(
+                reactors.stream().map(Reactor::terminationFuture).toArray(CompletableFuture[]::new));
+        try {
+            all.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+        } catch (ExecutionException e) {
+            LOG.log(System.Logger.Level.WARNING, "a reactor failed", e.getCause());
+        } catch (TimeoutException e) {
+            throw new TimeoutException("reactors did not stop within " + timeout);
+        }
+        for (Reactor r : reactors) {
+            r.thread().join(TimeUnit.NANOSECONDS.toMillis(Math.max(1, deadline - System.nanoTime())) + 1);
+        }
+    }
+
+    /** {@return whether {@link #close()} has been called} */
+    public boolean isClosed() {
+        return closed;
+    }
+}

@@ -1,0 +1,158 @@
+package io.quiesce.reactor;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * The counters a reactor keeps anyway. Each is written by the reactor thread alone (plain
+ * increments published with opaque stores: no fence, no contention on the event path) and may be
+ * read from any thread; a read sees a recent value, never a torn one. Only the wakeup counters
+ * have several writers (the threads that call {@link Reactor#execute}) and use {@link LongAdder}.
+ */
+public final class ReactorStats {
+    /** What is counted. */
+    public enum Counter {
+        /** {@code epoll_wait} calls. */
+        EPOLL_WAITS,
+        /** {@code epoll_wait} calls that returned no event. */
+        EPOLL_WAITS_EMPTY,
+        /** Events handed to handlers. */
+        EVENTS_DISPATCHED,
+        /** Events dropped because their token named a dead slot or an old generation. */
+        STALE_EVENTS_DROPPED,
+        /** Wakeups received through the eventfd. */
+        WAKEUPS_RECEIVED,
+        /** Tasks run. */
+        TASKS_RUN,
+        /** {@code epoll_ctl(ADD)} issued. */
+        CTL_ADD,
+        /** {@code epoll_ctl(MOD)} issued. */
+        CTL_MOD,
+        /** {@code epoll_ctl(DEL)} issued. */
+        CTL_DEL,
+        /** ADDs not issued: the handle was closed in the same iteration it was registered. */
+        CTL_ADD_SAVED,
+        /** MODs not issued: the mask was already the kernel's, or several changes made one. */
+        CTL_MOD_SAVED,
+        /** DELs not issued: never added, or the fd never left Quiesce (closing it removes it). */
+        CTL_DEL_SAVED,
+        /** ADDs that met EEXIST and were issued again as MOD. */
+        CTL_EEXIST_AS_MOD,
+        /** MODs that met ENOENT and were issued again as ADD. */
+        CTL_ENOENT_AS_ADD,
+        /** Pending interest changes dropped because the handle was closing. */
+        CTL_DROPPED_CLOSING,
+        /** Handles registered. */
+        HANDLES_REGISTERED,
+        /** Closes completed (fd released). */
+        CLOSES_COMPLETED,
+        /** Handler exceptions (each closed its handle). */
+        HANDLER_FAILURES,
+        /** Timers fired. */
+        TIMERS_FIRED,
+        /** Nanoseconds spent outside {@code epoll_wait} (running). */
+        BUSY_NANOS,
+        /** Nanoseconds spent inside {@code epoll_wait}. */
+        WAIT_NANOS,
+        /** Times the events array was grown because a call filled it. */
+        EVENT_ARRAY_GROWTHS,
+        /** Sum of close latencies (close requested to fd released), nanoseconds. */
+        CLOSE_LATENCY_NANOS_SUM,
+    }
+
+    /** Upper bounds (inclusive, microseconds) of the close-latency histogram buckets; the last is open. */
+    static final long[] CLOSE_LATENCY_BOUNDS_MICROS = {10, 25, 50, 100, 250, 500, 1_000, 5_000, 25_000, 100_000};
+
+    private static final VarHandle LONGS = MethodHandles.arrayElementVarHandle(long[].class);
+    private static final Counter[] COUNTERS = Counter.values();
+
+    private final long[] values = new long[COUNTERS.length];
+    private final long[] closeLatencyBuckets = new long[CLOSE_LATENCY_BOUNDS_MICROS.length + 1];
+    final LongAdder wakeupsSent = new LongAdder();
+    final LongAdder wakeupsElided = new LongAdder();
+    private volatile int handlesOpen;
+
+    ReactorStats() {}
+
+    /** Reactor thread only. */
+    void add(Counter c, long delta) {
+        int i = c.ordinal();
+        LONGS.setOpaque(values, i, values[i] + delta);
+    }
+
+    /** Reactor thread only. */
+    void increment(Counter c) {
+        int i = c.ordinal();
+        LONGS.setOpaque(values, i, values[i] + 1);
+    }
+
+    /** Reactor thread only. */
+    void recordCloseLatency(long nanos) {
+        long micros = nanos / 1_000;
+        int b = 0;
+        while (b < CLOSE_LATENCY_BOUNDS_MICROS.length && micros > CLOSE_LATENCY_BOUNDS_MICROS[b]) {
+            b++;
+        }
+        LONGS.setOpaque(closeLatencyBuckets, b, closeLatencyBuckets[b] + 1);
+        add(Counter.CLOSE_LATENCY_NANOS_SUM, nanos);
+    }
+
+    void handlesOpen(int n) {
+        handlesOpen = n;
+    }
+
+    /** {@return the current value of {@code counter}} */
+    public long get(Counter counter) {
+        return (long) LONGS.getOpaque(values, counter.ordinal());
+    }
+
+    /** {@return wakeup syscalls sent to this reactor by other threads} */
+    public long wakeupsSent() {
+        return wakeupsSent.sum();
+    }
+
+    /** {@return wakeups not sent because the reactor was running} */
+    public long wakeupsElided() {
+        return wakeupsElided.sum();
+    }
+
+    /** {@return handles registered and not yet closed} */
+    public int handlesOpen() {
+        return handlesOpen;
+    }
+
+    /** {@return epoll_ctl calls issued, all ops} */
+    public long ctlIssued() {
+        return get(Counter.CTL_ADD) + get(Counter.CTL_MOD) + get(Counter.CTL_DEL);
+    }
+
+    /** {@return epoll_ctl calls saved by coalescing, all ops} */
+    public long ctlSaved() {
+        return get(Counter.CTL_ADD_SAVED) + get(Counter.CTL_MOD_SAVED) + get(Counter.CTL_DEL_SAVED);
+    }
+
+    /** {@return the close-latency histogram bucket bounds in microseconds (the last bucket is open)} */
+    public static long[] closeLatencyBoundsMicros() {
+        return CLOSE_LATENCY_BOUNDS_MICROS.clone();
+    }
+
+    /** {@return close counts per latency bucket; one more entry than the bounds} */
+    public long[] closeLatencyBuckets() {
+        long[] out = new long[closeLatencyBuckets.length];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = (long) LONGS.getOpaque(closeLatencyBuckets, i);
+        }
+        return out;
+    }
+
+    @Override
+    public String toString() {
+        StringBuilder sb = new StringBuilder("ReactorStats[");
+        for (Counter c : COUNTERS) {
+            sb.append(c.name().toLowerCase()).append('=').append(get(c)).append(", ");
+        }
+        return sb.append("wakeups_sent=").append(wakeupsSent()).append(", wakeups_elided=")
+                .append(wakeupsElided()).append(", handles_open=").append(handlesOpen).append(']').toString();
+    }
+}
