@@ -24,6 +24,8 @@
  * one line:
  *   mode=pingpong conns=50 size=64 secs=10.00 msgs=N msgs_per_s=X p50_us=.. p90_us=..
  *   p99_us=.. p999_us=.. max_us=.. errors=0 depth=1 threads=1
+ * With -M, "@measure-start" and "@measure-end" lines mark the measured window as it opens
+ * and closes, so that a runner can sample the server's CPU time around it.
  * Exit status: 0 ok, 1 connection errors (the line is still printed), 2 data mismatch or
  * bad usage.
  */
@@ -121,6 +123,7 @@ static double opt_warmup = 0;
 static int opt_threads = 1;
 static int opt_depth = 16;
 static int opt_graceful = 0;
+static int opt_markers = 0;
 static enum mode opt_mode = PINGPONG;
 static int depth; /* messages in flight per connection */
 
@@ -486,7 +489,7 @@ static void usage(const char *msg) {
     if (msg) fprintf(stderr, "loadgen: %s\n", msg);
     fprintf(stderr,
             "usage: loadgen [-p PORT] [-c CONNS] [-s SIZE] [-d SECS] [-w SECS] [-m MODE] [-q DEPTH]\n"
-            "               [-t THREADS] [-g] [-H 127.0.0.1]\n"
+            "               [-t THREADS] [-g] [-M] [-H 127.0.0.1]\n"
             "  -p PORT     server port on 127.0.0.1 (default 9000)\n"
             "  -c CONNS    connections (short mode: concurrent connect loops) (default 50)\n"
             "  -s SIZE     message size in bytes, 8..%d (default 64)\n"
@@ -497,6 +500,8 @@ static void usage(const char *msg) {
             "  -t THREADS  client threads, one epoll each (default 1)\n"
             "  -g          short mode: plain close() (default: SO_LINGER 0, close sends RST,\n"
             "              so TIME_WAIT cannot exhaust the ephemeral ports)\n"
+            "  -M          print @measure-start / @measure-end lines when the measured window\n"
+            "              opens and closes (for compare.py's CPU sampling)\n"
             "  -H HOST     only 127.0.0.1 (or localhost) is accepted\n",
             MAX_SIZE, MAX_DURATION, MAX_WARMUP);
     exit(2);
@@ -505,7 +510,7 @@ static void usage(const char *msg) {
 int main(int argc, char **argv) {
     int opt;
     char *end;
-    while ((opt = getopt(argc, argv, "p:c:s:d:w:m:q:t:gH:h")) != -1) {
+    while ((opt = getopt(argc, argv, "p:c:s:d:w:m:q:t:gMH:h")) != -1) {
         switch (opt) {
         case 'p': opt_port = (int)strtol(optarg, &end, 10); if (*end) usage("bad -p"); break;
         case 'c': opt_conns = (int)strtol(optarg, &end, 10); if (*end) usage("bad -c"); break;
@@ -515,6 +520,7 @@ int main(int argc, char **argv) {
         case 'q': opt_depth = (int)strtol(optarg, &end, 10); if (*end) usage("bad -q"); break;
         case 't': opt_threads = (int)strtol(optarg, &end, 10); if (*end) usage("bad -t"); break;
         case 'g': opt_graceful = 1; break;
+        case 'M': opt_markers = 1; break;
         case 'm':
             if (!strcmp(optarg, "pingpong")) opt_mode = PINGPONG;
             else if (!strcmp(optarg, "pipeline")) opt_mode = PIPELINE;
@@ -590,6 +596,17 @@ int main(int argc, char **argv) {
     t_measure = t0 + (uint64_t)(opt_warmup * 1e9);
     t_end = t_measure + (uint64_t)(opt_secs * 1e9);
     pthread_barrier_wait(&go_barrier);
+    if (opt_markers) { /* lets a runner sample server CPU time exactly around the window */
+        struct timespec at = {.tv_sec = (time_t)(t_measure / 1000000000ull), .tv_nsec = (long)(t_measure % 1000000000ull)};
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) == EINTR) {}
+        printf("@measure-start\n");
+        fflush(stdout);
+        at.tv_sec = (time_t)(t_end / 1000000000ull);
+        at.tv_nsec = (long)(t_end % 1000000000ull);
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) == EINTR) {}
+        printf("@measure-end\n");
+        fflush(stdout);
+    }
 
     struct hist *h = calloc(1, sizeof *h);
     uint64_t msgs = 0, errors = 0;

@@ -2463,6 +2463,130 @@ public class LinuxH extends LinuxH$shared {
         }
     }
 
+    private static class sendmsg {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LinuxH.C_LONG,
+            LinuxH.C_INT,
+            LinuxH.C_POINTER,
+            LinuxH.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sendmsg");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * extern ssize_t sendmsg(int __fd, const struct msghdr *__message, int __flags)
+     * }
+     */
+    public static FunctionDescriptor sendmsg$descriptor() {
+        return sendmsg.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * extern ssize_t sendmsg(int __fd, const struct msghdr *__message, int __flags)
+     * }
+     */
+    public static MethodHandle sendmsg$handle() {
+        return sendmsg.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * extern ssize_t sendmsg(int __fd, const struct msghdr *__message, int __flags)
+     * }
+     */
+    public static MemorySegment sendmsg$address() {
+        return sendmsg.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * extern ssize_t sendmsg(int __fd, const struct msghdr *__message, int __flags)
+     * }
+     */
+    public static long sendmsg(int __fd, MemorySegment __message, int __flags) {
+        var mh$ = sendmsg.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sendmsg", __fd, __message, __flags);
+            }
+            return (long)mh$.invokeExact(__fd, __message, __flags);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class recvmsg {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LinuxH.C_LONG,
+            LinuxH.C_INT,
+            LinuxH.C_POINTER,
+            LinuxH.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("recvmsg");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * extern ssize_t recvmsg(int __fd, struct msghdr *__message, int __flags)
+     * }
+     */
+    public static FunctionDescriptor recvmsg$descriptor() {
+        return recvmsg.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * extern ssize_t recvmsg(int __fd, struct msghdr *__message, int __flags)
+     * }
+     */
+    public static MethodHandle recvmsg$handle() {
+        return recvmsg.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * extern ssize_t recvmsg(int __fd, struct msghdr *__message, int __flags)
+     * }
+     */
+    public static MemorySegment recvmsg$address() {
+        return recvmsg.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * extern ssize_t recvmsg(int __fd, struct msghdr *__message, int __flags)
+     * }
+     */
+    public static long recvmsg(int __fd, MemorySegment __message, int __flags) {
+        var mh$ = recvmsg.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("recvmsg", __fd, __message, __flags);
+            }
+            return (long)mh$.invokeExact(__fd, __message, __flags);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class getsockopt {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             LinuxH.C_INT,

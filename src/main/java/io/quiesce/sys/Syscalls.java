@@ -4,6 +4,7 @@ import io.quiesce.sys.linux.LinuxH;
 import io.quiesce.sys.linux.cpu_set_t;
 import io.quiesce.sys.linux.epoll_event;
 import io.quiesce.sys.linux.itimerspec;
+import io.quiesce.sys.linux.msghdr;
 import io.quiesce.sys.linux.rlimit;
 import io.quiesce.sys.linux.timespec;
 
@@ -158,6 +159,8 @@ public final class Syscalls {
             withErrnoCritical(LinuxH.send$address(), LinuxH.send$descriptor());
     private static final MethodHandle RECV =
             withErrnoCritical(LinuxH.recv$address(), LinuxH.recv$descriptor());
+    private static final MethodHandle SENDMSG =
+            withErrnoCritical(LinuxH.sendmsg$address(), LinuxH.sendmsg$descriptor());
     /** Not critical: {@code close} can block (SO_LINGER, last reference to a file). */
     private static final MethodHandle CLOSE =
             withErrno(LinuxH.close$address(), LinuxH.close$descriptor());
@@ -219,6 +222,7 @@ public final class Syscalls {
     private final MemorySegment scratchInt2;
     private final MemorySegment scratchTime;
     private final MemorySegment scratchCpuSet;
+    private final MemorySegment scratchMsg;
 
     /**
      * Makes a syscall table whose capture and scratch memory lives in {@code arena}; use it
@@ -233,6 +237,7 @@ public final class Syscalls {
         this.scratchInt2 = arena.allocate(ValueLayout.JAVA_INT, 2);
         this.scratchTime = arena.allocate(itimerspec.layout());
         this.scratchCpuSet = arena.allocate(cpu_set_t.layout());
+        this.scratchMsg = arena.allocate(msghdr.layout()); // zeroed: no name, no control data
     }
 
     /** {@return this thread's table, for calls made off a reactor thread} */
@@ -398,6 +403,24 @@ public final class Syscalls {
     public long send(int fd, MemorySegment buf, long count, int flags) {
         try {
             return ret((long) SEND.invokeExact(capture, fd, buf, count, flags));
+        } catch (Throwable t) {
+            throw linkFailure(t);
+        }
+    }
+
+    /**
+     * Gathering send: {@code sendmsg(fd, {iov, iovCount}, flags)}. Unlike {@code writev} it
+     * takes {@code MSG_NOSIGNAL}, so a write to a peer that is gone returns {@code -EPIPE}
+     * instead of raising SIGPIPE.
+     *
+     * @param iov an array of {@code iovCount} {@code struct iovec}
+     * @return bytes sent or {@code -errno}
+     */
+    public long sendmsg(int fd, MemorySegment iov, int iovCount, int flags) {
+        msghdr.msg_iov(scratchMsg, iov);
+        msghdr.msg_iovlen(scratchMsg, iovCount);
+        try {
+            return ret((long) SENDMSG.invokeExact(capture, fd, scratchMsg, flags));
         } catch (Throwable t) {
             throw linkFailure(t);
         }

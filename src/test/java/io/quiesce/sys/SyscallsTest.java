@@ -211,6 +211,28 @@ class SyscallsTest {
     }
 
     @Test
+    void gatheringSendDeliversInOrderAndAGonePeerGivesEpipe() {
+        int[] pair = new int[2];
+        assertEquals(0, sys.socketpair(AF_UNIX, SOCK_STREAM, 0, pair));
+        track(pair[0]);
+        int peer = pair[1];
+        var iov = arena.allocate(io.quiesce.sys.linux.iovec.layout(), 2);
+        var a = arena.allocateFrom("hello, ");
+        var b = arena.allocateFrom("world");
+        io.quiesce.sys.linux.iovec.iov_base(iov, a);
+        io.quiesce.sys.linux.iovec.iov_len(iov, 7);
+        var second = iov.asSlice(io.quiesce.sys.linux.iovec.layout().byteSize());
+        io.quiesce.sys.linux.iovec.iov_base(second, b);
+        io.quiesce.sys.linux.iovec.iov_len(second, 5);
+        assertEquals(12, sys.sendmsg(pair[0], iov, 2, MSG_NOSIGNAL));
+        var in = arena.allocate(64);
+        assertEquals(12, sys.recv(peer, in, 64, 0));
+        assertEquals("hello, world", new String(in.asSlice(0, 12).toArray(ValueLayout.JAVA_BYTE)));
+        assertEquals(0, sys.close(peer));
+        assertEquals(-Errno.EPIPE, sys.sendmsg(pair[0], iov, 2, MSG_NOSIGNAL));
+    }
+
+    @Test
     void fileLimitsReadBackWhatWasSet() {
         long[] lim = new long[2];
         assertEquals(0, sys.fileLimit(lim));
