@@ -9,7 +9,8 @@ endif
 
 JAVA      := $(JAVA_HOME)/bin/java
 MVN       := ./mvnw -B --no-transfer-progress
-JVM_OPTS  := --enable-native-access=ALL-UNNAMED
+# JCTools (the MPSC task queue) still uses sun.misc.Unsafe; JDK 24+ warns about it unless allowed.
+JVM_OPTS  := --enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow
 CP_FILE   := target/classpath.txt
 RUN_CP     = target/classes:target/test-classes:$$(cat $(CP_FILE))
 
@@ -48,7 +49,7 @@ bench: build
 	$(JAVA) $(JVM_OPTS) -cp $(RUN_CP) org.openjdk.jmh.Main -rf json -rff target/jmh-result.json $(ARGS)
 
 stress: build
-	$(JAVA) $(JVM_OPTS) -ea -cp $(RUN_CP) io.quiesce.stress.CloseRaceStress $(CLOSES)
+	$(JAVA) $(JVM_OPTS) -ea -cp $(RUN_CP) io.quiesce.reactor.CloseRaceStress $(CLOSES)
 
 # Regenerates the bindings from generated/quiesce_linux.h and generated/includes.txt.
 # Needs jextract installed (on PATH or JEXTRACT=/path/to/jextract); never builds it.

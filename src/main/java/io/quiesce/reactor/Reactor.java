@@ -382,6 +382,7 @@ public final class Reactor implements Executor {
         }
         int r = sys.close(h.fd());
         if (r < 0) {
+            stats.increment(Counter.CLOSE_ERRORS);
             LOG.log(System.Logger.Level.WARNING, "close(fd {0}): {1}", h.fd(), Errno.name(-r));
         }
         stats.increment(Counter.CLOSES_COMPLETED);

@@ -47,6 +47,8 @@ public final class ReactorStats {
         HANDLES_REGISTERED,
         /** Closes completed (fd released). */
         CLOSES_COMPLETED,
+        /** {@code close(fd)} calls that failed; EBADF here would mean a double close. */
+        CLOSE_ERRORS,
         /** Handler exceptions (each closed its handle). */
         HANDLER_FAILURES,
         /** Timers fired. */
