@@ -11,4 +11,5 @@ module io.quiesce {
     requires org.jctools.core;
 
     exports io.quiesce.reactor;
+    exports io.quiesce.metrics;
 }

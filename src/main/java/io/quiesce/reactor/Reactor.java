@@ -109,6 +109,7 @@ public final class Reactor implements Executor {
             s.close(epfd);
             throw new SyscallException("epoll_ctl(ADD eventfd)", wakeFd, -r);
         }
+        stats.taskQueueDepth(tasks::size);
         this.thread = Thread.ofPlatform().name(options.threadNamePrefix() + index).daemon(false)
                 .unstarted(this::run);
     }

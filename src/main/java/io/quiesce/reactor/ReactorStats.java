@@ -61,43 +61,72 @@ public final class ReactorStats {
         EVENT_ARRAY_GROWTHS,
         /** Sum of close latencies (close requested to fd released), nanoseconds. */
         CLOSE_LATENCY_NANOS_SUM,
+        /** Connections accepted (network layer). */
+        ACCEPTS,
+        /** accept4 failures other than EAGAIN (network layer). */
+        ACCEPT_ERRORS,
+        /** Times accepting paused for a back-off after EMFILE/ENFILE (network layer). */
+        ACCEPT_BACKOFFS,
+        /** Connections opened, accepted or connected (network layer). */
+        CONNECTIONS_OPENED,
+        /** Connections closed (network layer). */
+        CONNECTIONS_CLOSED,
+        /** Bytes read from sockets (network layer). */
+        BYTES_READ,
+        /** Bytes written to sockets (network layer). */
+        BYTES_WRITTEN,
     }
-
-    /** Upper bounds (inclusive, microseconds) of the close-latency histogram buckets; the last is open. */
-    static final long[] CLOSE_LATENCY_BOUNDS_MICROS = {10, 25, 50, 100, 250, 500, 1_000, 5_000, 25_000, 100_000};
 
     private static final VarHandle LONGS = MethodHandles.arrayElementVarHandle(long[].class);
     private static final Counter[] COUNTERS = Counter.values();
 
     private final long[] values = new long[COUNTERS.length];
-    private final long[] closeLatencyBuckets = new long[CLOSE_LATENCY_BOUNDS_MICROS.length + 1];
+    private static final java.util.function.LongConsumer NO_LISTENER = nanos -> {};
+    private volatile java.util.function.LongConsumer closeLatencyListener = NO_LISTENER;
     final LongAdder wakeupsSent = new LongAdder();
     final LongAdder wakeupsElided = new LongAdder();
     private volatile int handlesOpen;
+    private volatile java.util.function.IntSupplier taskQueueDepth = () -> 0;
 
     ReactorStats() {}
 
-    /** Reactor thread only. */
-    void add(Counter c, long delta) {
+    /**
+     * Adds to a counter. <b>Reactor thread only</b>: each counter has that one writer. Layers
+     * above the reactor (the network layer) count their own events here from handlers.
+     *
+     * @param c the counter
+     * @param delta the amount
+     */
+    public void add(Counter c, long delta) {
         int i = c.ordinal();
         LONGS.setOpaque(values, i, values[i] + delta);
     }
 
-    /** Reactor thread only. */
-    void increment(Counter c) {
+    /**
+     * Adds one to a counter. <b>Reactor thread only.</b>
+     *
+     * @param c the counter
+     */
+    public void increment(Counter c) {
         int i = c.ordinal();
         LONGS.setOpaque(values, i, values[i] + 1);
     }
 
-    /** Reactor thread only. */
+    /** Reactor thread only: once per completed close. */
     void recordCloseLatency(long nanos) {
-        long micros = nanos / 1_000;
-        int b = 0;
-        while (b < CLOSE_LATENCY_BOUNDS_MICROS.length && micros > CLOSE_LATENCY_BOUNDS_MICROS[b]) {
-            b++;
-        }
-        LONGS.setOpaque(closeLatencyBuckets, b, closeLatencyBuckets[b] + 1);
         add(Counter.CLOSE_LATENCY_NANOS_SUM, nanos);
+        closeLatencyListener.accept(nanos);
+    }
+
+    /**
+     * Sets what is told each close's latency (close requested to fd released, in nanoseconds),
+     * e.g. a histogram; called on the reactor thread once per close, never per event. One listener
+     * per reactor: a second call replaces the first.
+     *
+     * @param listener the listener, or null for none
+     */
+    public void closeLatencyListener(java.util.function.LongConsumer listener) {
+        this.closeLatencyListener = listener == null ? NO_LISTENER : listener;
     }
 
     void handlesOpen(int n) {
@@ -119,6 +148,15 @@ public final class ReactorStats {
         return wakeupsElided.sum();
     }
 
+    void taskQueueDepth(java.util.function.IntSupplier depth) {
+        this.taskQueueDepth = depth;
+    }
+
+    /** {@return tasks queued and not yet run (approximate: producers may be mid-offer)} */
+    public int taskQueueDepth() {
+        return taskQueueDepth.getAsInt();
+    }
+
     /** {@return handles registered and not yet closed} */
     public int handlesOpen() {
         return handlesOpen;
@@ -132,20 +170,6 @@ public final class ReactorStats {
     /** {@return epoll_ctl calls saved by coalescing, all ops} */
     public long ctlSaved() {
         return get(Counter.CTL_ADD_SAVED) + get(Counter.CTL_MOD_SAVED) + get(Counter.CTL_DEL_SAVED);
-    }
-
-    /** {@return the close-latency histogram bucket bounds in microseconds (the last bucket is open)} */
-    public static long[] closeLatencyBoundsMicros() {
-        return CLOSE_LATENCY_BOUNDS_MICROS.clone();
-    }
-
-    /** {@return close counts per latency bucket; one more entry than the bounds} */
-    public long[] closeLatencyBuckets() {
-        long[] out = new long[closeLatencyBuckets.length];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = (long) LONGS.getOpaque(closeLatencyBuckets, i);
-        }
-        return out;
     }
 
     @Override
