@@ -24,7 +24,13 @@ import java.util.concurrent.TimeUnit;
 @Measurement(iterations = 5, time = 1)
 @Fork(value = 1, jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow"})
 public class DispatchBench {
+    /** {@code bound}: a Prometheus registry with {@code QuiesceMetrics} bound, scraped every 100 ms. */
+    @Param({"none", "bound"})
+    public String metrics;
+
     private ReactorGroup group;
+    private io.micrometer.prometheusmetrics.PrometheusMeterRegistry registry;
+    private Thread scraper;
     private final List<Handle> handles = new ArrayList<>();
     private volatile long events;
     private long plainEvents; // reactor thread only
@@ -41,10 +47,30 @@ public class DispatchBench {
                 }
             }));
         }
+        if (metrics.equals("bound")) {
+            registry = new io.micrometer.prometheusmetrics.PrometheusMeterRegistry(
+                    io.micrometer.prometheusmetrics.PrometheusConfig.DEFAULT);
+            io.quiesce.metrics.QuiesceMetrics.bind(group, registry);
+            scraper = Thread.ofPlatform().daemon().start(() -> {
+                while (!Thread.currentThread().isInterrupted()) {
+                    registry.scrape();
+                    try {
+                        Thread.sleep(100);
+                    } catch (InterruptedException e) {
+                        return;
+                    }
+                }
+            });
+        }
     }
 
     @TearDown(Level.Trial)
-    public void tearDown() {
+    public void tearDown() throws InterruptedException {
+        if (scraper != null) {
+            scraper.interrupt();
+            scraper.join();
+            registry.close();
+        }
         group.close();
     }
 
