@@ -41,14 +41,14 @@ public final class Reactor implements Executor {
     private static final int PARKED = 1;
     private static final int MAX_TASKS_PER_ITERATION = 4096;
     private static final VarHandle WAKE_STATE;
-    private static final VarHandle WAKE_GUARD;
+    private static final VarHandle PRODUCERS;
     private static final VarHandle EPOCH;
 
     static {
         try {
             var lookup = MethodHandles.lookup();
             WAKE_STATE = lookup.findVarHandle(Reactor.class, "wakeState", int.class);
-            WAKE_GUARD = lookup.findVarHandle(Reactor.class, "wakeWriters", int.class);
+            PRODUCERS = lookup.findVarHandle(Reactor.class, "producers", int.class);
             EPOCH = lookup.findVarHandle(Reactor.class, "epoch", long.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
@@ -66,16 +66,16 @@ public final class Reactor implements Executor {
     @SuppressWarnings("unused") // through WAKE_STATE
     private volatile int wakeState = AWAKE;
     /**
-     * Threads inside an eventfd write, with the sign bit set once the reactor closes the
-     * eventfd: the reactor's own fd gets the same protection as a handle's, so a late wakeup can
-     * never write into a reused fd number.
+     * Other threads inside {@link #execute} (offer + wakeup), with the sign bit set once the
+     * reactor has shut its door. The reactor's own eventfd and queue get the same protection as a
+     * handle's fd: once the door is shut and this count has drained, no task can be lost in the
+     * queue and no late wakeup can write into a reused fd number.
      */
-    @SuppressWarnings("unused") // through WAKE_GUARD
-    private volatile int wakeWriters;
+    @SuppressWarnings("unused") // through PRODUCERS
+    private volatile int producers;
     @SuppressWarnings("unused") // through EPOCH
     private volatile long epoch;
     private volatile boolean shutdownRequested;
-    private volatile boolean accepting = true;
 
     // ---- reactor thread only ----
     private final HandleTable table = new HandleTable();
@@ -162,39 +162,43 @@ public final class Reactor implements Executor {
      */
     @Override
     public void execute(Runnable task) {
-        if (!accepting) {
+        if (inReactorThread()) {
+            tasks.offer(task);
+            return;
+        }
+        if ((int) PRODUCERS.getAndAdd(this, 1) < 0) {
+            PRODUCERS.getAndAdd(this, -1);
             throw new RejectedExecutionException("reactor " + index + " is shut down");
         }
-        tasks.offer(task);
-        if (!inReactorThread()) {
+        try {
+            tasks.offer(task);
             wakeup();
+        } finally {
+            PRODUCERS.getAndAdd(this, -1);
         }
     }
 
-    /** Wakes the reactor if it is parked; otherwise counts an elided wakeup. */
+    /** Wakes the reactor if it is parked, otherwise counts an elided wakeup. Inside the producer guard. */
     private void wakeup() {
         if ((int) WAKE_STATE.getVolatile(this) == PARKED && WAKE_STATE.compareAndSet(this, PARKED, AWAKE)) {
-            writeWakeFd();
+            Syscalls.current().eventfdWrite(wakeFd, 1);
             stats.wakeupsSent.increment();
         } else {
             stats.wakeupsElided.increment();
         }
     }
 
-    private void writeWakeFd() {
-        if ((int) WAKE_GUARD.getAndAdd(this, 1) >= 0) {
-            Syscalls.current().eventfdWrite(wakeFd, 1);
+    /**
+     * Shuts the door: from now on {@link #execute} from other threads is rejected. Returns once no
+     * other thread is inside it, so every task offered before is visible in the queue.
+     */
+    private void shutDoor() {
+        if ((int) PRODUCERS.getVolatile(this) >= 0) {
+            PRODUCERS.getAndAdd(this, Integer.MIN_VALUE);
         }
-        WAKE_GUARD.getAndAdd(this, -1);
-    }
-
-    /** Closes the eventfd once no thread is inside {@link #writeWakeFd()}. */
-    private void closeWakeFd(Syscalls s) {
-        WAKE_GUARD.getAndAdd(this, Integer.MIN_VALUE);
-        while ((int) WAKE_GUARD.getVolatile(this) != Integer.MIN_VALUE) {
-            Thread.onSpinWait(); // a writer is inside one eventfd write: nanoseconds
+        while ((int) PRODUCERS.getVolatile(this) != Integer.MIN_VALUE) {
+            Thread.onSpinWait(); // a producer is between its check and its offer: nanoseconds
         }
-        s.close(wakeFd);
     }
 
     /**
@@ -432,9 +436,9 @@ public final class Reactor implements Executor {
             LOG.log(System.Logger.Level.ERROR, "reactor " + index + " failed", t);
             terminated.completeExceptionally(t);
         } finally {
-            accepting = false;
+            shutDoor();
             Syscalls s = Syscalls.current();
-            closeWakeFd(s);
+            s.close(wakeFd);
             s.close(epfd);
             terminated.complete(null);
         }
@@ -610,15 +614,21 @@ public final class Reactor implements Executor {
         if (table.open() > 0 || !closing.isEmpty() || !tasks.isEmpty()) {
             return false;
         }
-        accepting = false;
-        runTasks(); // anything that slipped in before the door closed
-        return closing.isEmpty() && table.open() == 0;
+        shutDoor();
+        return tasks.isEmpty(); // else: run what came in before the door shut, then look again
     }
 
     /** Asks the reactor to close every handle, then stop. Returns at once. */
     void shutdown() {
         shutdownRequested = true;
-        writeWakeFd();
+        if (inReactorThread()) {
+            return;
+        }
+        try {
+            execute(() -> {}); // wakes the reactor if it is parked
+        } catch (RejectedExecutionException alreadyStopped) {
+            // nothing to wake
+        }
     }
 
     /** {@return the thread, for joining} */
