@@ -10,6 +10,7 @@ import io.netty.channel.epoll.Epoll;
 import io.netty.channel.epoll.EpollChannelOption;
 import io.netty.channel.epoll.EpollIoHandler;
 import io.netty.channel.epoll.EpollServerSocketChannel;
+import io.netty.channel.socket.SocketProtocolFamily;
 import io.quiesce.bench.Args;
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
@@ -32,7 +33,8 @@ final class NettyServer {
         try {
             ServerBootstrap b = new ServerBootstrap()
                     .group(group)
-                    .channel(EpollServerSocketChannel.class)
+                    // IPv4 sockets like the other peers (Netty would otherwise open dual-stack IPv6 ones)
+                    .channelFactory(() -> new EpollServerSocketChannel(SocketProtocolFamily.INET))
                     .option(ChannelOption.SO_BACKLOG, 4096)
                     .option(ChannelOption.SO_REUSEADDR, true)
                     .childOption(ChannelOption.TCP_NODELAY, true)
