@@ -31,6 +31,7 @@ help:
 	@echo "make run       the demo"
 	@echo "make bench     JMH micro-benchmarks (ARGS='-f 1 Syscall' to choose)"
 	@echo "make stress    close-race torture (CLOSES=$(CLOSES))"
+	@echo "make compare   side-by-side benchmark vs Netty, NIO and C (ROUNDS= SECS= PIN=1)"
 	@echo "make bindings  regenerate generated/ with an installed jextract (JEXTRACT=...)"
 
 test:
@@ -50,6 +51,11 @@ bench: build
 
 stress: build
 	$(JAVA) $(JVM_OPTS) -ea -cp $(RUN_CP) io.quiesce.reactor.CloseRaceStress $(CLOSES)
+
+# Side-by-side load against Netty epoll, JDK NIO and a C epoll server; writes docs/benchmarks.md.
+# Knobs: ROUNDS=3 SECS=5 PIN=1 (server on CPU 0, client on CPU 1) MODES=... HTTP=0; see bench/README.md.
+compare: build
+	$(MAKE) -C bench compare
 
 # Regenerates the bindings from generated/quiesce_linux.h and generated/includes.txt.
 # Needs jextract installed (on PATH or JEXTRACT=/path/to/jextract); never builds it.
