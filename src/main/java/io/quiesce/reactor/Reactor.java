@@ -28,6 +28,12 @@ import java.util.concurrent.TimeUnit;
  * finish the closes it allows; {@code epoll_wait} (timeout from the nearest timer, in
  * nanoseconds through {@code epoll_pwait2}); dispatch; advance the epoch and finish closes.
  *
+ * <p><b>Timers</b> live in a heap on the reactor thread; the loop passes the nearest deadline to
+ * {@code epoll_pwait2} as a nanosecond timeout. That gives the kernel's resolution without a
+ * timerfd: no extra fd per reactor and no {@code timerfd_settime} syscall each time the nearest
+ * deadline changes (idle timeouts move it on every read). On kernels before 5.11 ({@code ENOSYS})
+ * the loop falls back to {@code epoll_wait}, rounding up to whole milliseconds.
+ *
  * <p><b>Threads.</b> {@link #execute}, {@link #schedule}, {@link #register} and everything on
  * {@link Handle} may be called from any thread; another thread never touches the reactor's state
  * but through the task queue, plus one eventfd write that is skipped unless the reactor is (about
