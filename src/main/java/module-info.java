@@ -11,4 +11,6 @@ module io.quiesce {
     requires org.jctools.core;
 
     exports io.quiesce.reactor;
+    exports io.quiesce.net;
+    exports io.quiesce.buffer;
 }
