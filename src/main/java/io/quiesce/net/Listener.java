@@ -4,7 +4,9 @@ import io.quiesce.reactor.EventHandler;
 import io.quiesce.reactor.Handle;
 import io.quiesce.reactor.Interest;
 import io.quiesce.reactor.Reactor;
+import io.quiesce.reactor.ScheduledTask;
 import io.quiesce.sys.Errno;
+import io.quiesce.sys.SyscallException;
 
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.RejectedExecutionException;
@@ -58,11 +60,27 @@ final class Listener implements EventHandler {
         return handle;
     }
 
+    /**
+     * Loaded up front: the back-off path runs when no fd is free, and loading a class from a
+     * directory on the class path needs one (a NoClassDefFoundError there would close the listener).
+     */
+    private static final Class<?>[] PRELOADED = {ScheduledTask.class, SyscallException.class};
+
     @Override
     public void onEvent(Handle h, int ready) {
         if (backingOff) {
             return;
         }
+        try {
+            acceptBatch(h);
+        } catch (Throwable t) {
+            // Never let the reactor close the listener for a handler's exception: back off instead.
+            LOG.log(System.Logger.Level.WARNING, "accepting on " + server.localAddress() + " failed", t);
+            backOff(0);
+        }
+    }
+
+    private void acceptBatch(Handle h) {
         if (ctx == null) {
             ctx = NetContext.of(reactor);
         }
@@ -119,7 +137,11 @@ final class Listener implements EventHandler {
         TcpConnection.accepted(c, fd, o, handler);
     }
 
+    /** Stops accepting for a while. @param errno what accept4 said, or 0 for an exception */
     private void backOff(int errno) {
+        if (backingOff) {
+            return;
+        }
         boolean exhaustion = errno == Errno.EMFILE || errno == Errno.ENFILE || errno == Errno.ENOBUFS
                 || errno == Errno.ENOMEM;
         if (exhaustion) {
@@ -127,7 +149,7 @@ final class Listener implements EventHandler {
         } else {
             acceptErrors.setOpaque(acceptErrors.getPlain() + 1);
         }
-        if (server.firstBackoffLogged.compareAndSet(false, true)) {
+        if (errno != 0 && server.firstBackoffLogged.compareAndSet(false, true)) {
             LOG.log(System.Logger.Level.WARNING, "accept4 on {0}: {1} ({2}); not accepting for {3} ms at a "
                     + "time until it clears (logged once; see Server.stats())", server.localAddress(),
                     Errno.name(errno), Errno.message(errno), TimeUnit.NANOSECONDS.toMillis(backoffNanos));

@@ -315,11 +315,10 @@ final class TcpConnection implements Connection, EventHandler {
     private void inputEnded() throws Exception {
         inputClosed = true;
         pendingReady = 0;
-        if (outputShut) {
-            closeNow();
-            return;
-        }
         handler.onPeerClosed(this);
+        if (outputShut) {
+            closeNow(); // both directions have ended
+        }
     }
 
     private void scheduleRead() {

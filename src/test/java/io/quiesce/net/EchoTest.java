@@ -31,7 +31,7 @@ class EchoTest {
     private Server server;
 
     /** The echo protocol with back-pressure, recording the largest queue it ever saw. */
-    static final class Echo implements ConnectionHandler {
+    static class Echo implements ConnectionHandler {
         static final AtomicLong maxQueued = new AtomicLong();
         static final AtomicInteger pauses = new AtomicInteger();
 
