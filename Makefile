@@ -24,11 +24,13 @@ ARGS ?=
 # Close-race torture size (make stress)
 CLOSES ?= 100000
 
-.PHONY: help test run bench bindings stress echo compare clean build
+.PHONY: help test run bench bindings stress echo demo compare clean build
 
 help:
 	@echo "make test      unit and integration tests (real sockets, real fds)"
-	@echo "make run       the demo"
+	@echo "make run       the HTTP/1.1 example on 127.0.0.1:8080 (PORT=, THREADS=)"
+	@echo "make echo      the echo server on 127.0.0.1:7007 (PORT=, THREADS=)"
+	@echo "make demo      the syscall-layer demo"
 	@echo "make bench     JMH micro-benchmarks (ARGS='-f 1 Syscall' to choose)"
 	@echo "make stress    close-race torture (CLOSES=$(CLOSES))"
 	@echo "make compare   side-by-side benchmark vs Netty, NIO and C (ROUNDS= SECS= PIN=1)"
@@ -43,7 +45,15 @@ build: $(CP_FILE)
 $(CP_FILE): pom.xml
 	$(MVN) -q dependency:build-classpath -Dmdep.includeScope=test -Dmdep.outputFile=$(CP_FILE)
 
+EXAMPLE_ARGS = $(if $(PORT),--port $(PORT)) $(if $(THREADS),--threads $(THREADS))
+
 run: build
+	$(JAVA) $(JVM_OPTS) -cp $(RUN_CP) io.quiesce.examples.HttpServer $(EXAMPLE_ARGS)
+
+echo: build
+	$(JAVA) $(JVM_OPTS) -cp $(RUN_CP) io.quiesce.examples.EchoServer $(EXAMPLE_ARGS)
+
+demo: build
 	$(JAVA) $(JVM_OPTS) -cp $(RUN_CP) io.quiesce.examples.Demo
 
 bench: build

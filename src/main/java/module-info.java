@@ -11,5 +11,7 @@ module io.quiesce {
     requires org.jctools.core;
 
     exports io.quiesce.reactor;
+    exports io.quiesce.net;
+    exports io.quiesce.buffer;
     exports io.quiesce.metrics;
 }

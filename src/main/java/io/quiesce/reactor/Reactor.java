@@ -13,12 +13,14 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.PriorityQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 
 /**
  * One event loop: one platform thread that alone owns one epoll fd, one eventfd for wakeups, an
@@ -87,6 +89,8 @@ public final class Reactor implements Executor {
     private final HandleTable table = new HandleTable();
     private final ArrayDeque<Handle> closing = new ArrayDeque<>();
     private final PriorityQueue<ScheduledTask> timers = new PriorityQueue<>();
+    /** Per-reactor objects of the layers above ({@link #local}), in creation order. */
+    private final LinkedHashMap<Class<?>, Object> locals = new LinkedHashMap<>();
     private long timerSequence;
     private Syscalls sys;
     private InterestBatch batch;
@@ -292,6 +296,46 @@ public final class Reactor implements Executor {
         return h;
     }
 
+    /**
+     * Reactor thread only: the per-reactor object of type {@code key}, made by {@code factory} on
+     * first use. This is where a layer above keeps what belongs to one reactor (the net layer's
+     * read buffer and write-buffer pool, in a confined arena made on this thread); it is looked
+     * up once per connection, not per event. An object that is {@link AutoCloseable} is closed
+     * on this thread when the reactor stops, after its last handle has been closed.
+     *
+     * @param key the object's class, used as its key
+     * @param factory makes the object, on this thread
+     * @param <T> the object's type
+     * @return the object
+     * @throws IllegalStateException if called from another thread
+     */
+    public <T> T local(Class<T> key, Supplier<? extends T> factory) {
+        if (!inReactorThread()) {
+            throw new IllegalStateException("Reactor.local is for reactor " + index + "'s own thread");
+        }
+        Object o = locals.get(key);
+        if (o == null) {
+            o = key.cast(factory.get());
+            locals.put(key, o);
+        }
+        return key.cast(o);
+    }
+
+    /** Closes the locals in reverse creation order: a later one may use an earlier one. */
+    private void closeLocals() {
+        List<Object> made = new ArrayList<>(locals.values());
+        for (Object o : made.reversed()) {
+            if (o instanceof AutoCloseable c) {
+                try {
+                    c.close();
+                } catch (Exception e) {
+                    LOG.log(System.Logger.Level.WARNING, "closing per-reactor " + o + " failed", e);
+                }
+            }
+        }
+        locals.clear();
+    }
+
     // ------------------------------------------------------------------ handle callbacks
 
     void closeRequested(Handle h, Throwable cause) {
@@ -437,7 +481,11 @@ public final class Reactor implements Executor {
                     LOG.log(System.Logger.Level.WARNING, "sched_setaffinity(cpu {0}): {1}", cpu, Errno.name(-r));
                 }
             }
-            loop();
+            try {
+                loop();
+            } finally {
+                closeLocals();
+            }
         } catch (Throwable t) {
             LOG.log(System.Logger.Level.ERROR, "reactor " + index + " failed", t);
             terminated.completeExceptionally(t);

@@ -25,6 +25,7 @@ public final class Errno {
     public static final int ENFILE = LinuxH.ENFILE();
     public static final int EMFILE = LinuxH.EMFILE();
     public static final int EPIPE = LinuxH.EPIPE();
+    public static final int EPROTO = LinuxH.EPROTO();
     public static final int ENOSYS = LinuxH.ENOSYS();
     public static final int ENOTSOCK = LinuxH.ENOTSOCK();
     public static final int EADDRINUSE = LinuxH.EADDRINUSE();

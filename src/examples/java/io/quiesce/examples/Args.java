@@ -1,0 +1,38 @@
+package io.quiesce.examples;
+
+/** The examples' command line: {@code --port P --threads N} (and {@code --key value} in general). */
+record Args(int port, int threads) {
+    static Args parse(String[] args, int defaultPort) {
+        int port = defaultPort;
+        int threads = Runtime.getRuntime().availableProcessors();
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
+            if (i + 1 >= args.length) {
+                throw usage("missing value after " + a);
+            }
+            String v = args[++i];
+            switch (a) {
+                case "--port" -> port = number(a, v, 0, 65535);
+                case "--threads" -> threads = number(a, v, 1, 1024);
+                default -> throw usage("unknown option " + a);
+            }
+        }
+        return new Args(port, threads);
+    }
+
+    private static int number(String option, String v, int min, int max) {
+        try {
+            int n = Integer.parseInt(v.trim());
+            if (n < min || n > max) {
+                throw usage(option + " must be in [" + min + ", " + max + "]: " + v);
+            }
+            return n;
+        } catch (NumberFormatException e) {
+            throw usage(option + " needs a number: " + v);
+        }
+    }
+
+    private static IllegalArgumentException usage(String why) {
+        return new IllegalArgumentException(why + " (usage: --port P --threads N)");
+    }
+}

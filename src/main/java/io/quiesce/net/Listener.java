@@ -1,0 +1,170 @@
+package io.quiesce.net;
+
+import io.quiesce.reactor.EventHandler;
+import io.quiesce.reactor.Handle;
+import io.quiesce.reactor.Interest;
+import io.quiesce.reactor.Reactor;
+import io.quiesce.reactor.ScheduledTask;
+import io.quiesce.sys.Errno;
+import io.quiesce.sys.SyscallException;
+
+import java.lang.foreign.MemorySegment;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * One listening socket on one reactor, registered level-triggered: each wake-up accepts until
+ * {@code EAGAIN} or the batch cap, and a backlog left by the cap is reported again by the next
+ * {@code epoll_wait} without any bookkeeping.
+ *
+ * <p><b>EMFILE and friends.</b> A level-triggered listener whose pending connection cannot be
+ * accepted would be reported ready forever: the reactor would spin. So on EMFILE, ENFILE, ENOBUFS
+ * or ENOMEM (and any unexpected error) the listener drops its interest (one {@code EPOLL_CTL_MOD}),
+ * counts it, logs the first time only, and retries from a timer with exponential back-off (10 ms
+ * doubling to 1 s); the first successful accept resets the back-off. Pending connections wait in
+ * the kernel's backlog meanwhile.
+ */
+final class Listener implements EventHandler {
+    private static final System.Logger LOG = System.getLogger(Server.class.getName());
+    private static final long MIN_BACKOFF_NANOS = TimeUnit.MILLISECONDS.toNanos(10);
+    private static final long MAX_BACKOFF_NANOS = TimeUnit.SECONDS.toNanos(1);
+    static final int LISTEN_INTEREST = Interest.READ | Interest.LEVEL;
+
+    private final Server server;
+    private final Reactor reactor;
+    private final int acceptBatch;
+    private Handle handle;
+
+    final AtomicLong accepted = new AtomicLong();
+    final AtomicLong fdExhaustion = new AtomicLong();
+    final AtomicLong acceptErrors = new AtomicLong();
+    volatile boolean backingOff;
+
+    // ---- reactor thread only ----
+    private NetContext ctx;
+    private long backoffNanos = MIN_BACKOFF_NANOS;
+    private final Runnable resume = this::resume;
+
+    Listener(Server server, Reactor reactor, int acceptBatch) {
+        this.server = server;
+        this.reactor = reactor;
+        this.acceptBatch = acceptBatch;
+    }
+
+    void register(int fd) {
+        handle = reactor.registerUnshared(fd, LISTEN_INTEREST, this);
+    }
+
+    Handle handle() {
+        return handle;
+    }
+
+    /**
+     * Loaded up front: the back-off path runs when no fd is free, and loading a class from a
+     * directory on the class path needs one (a NoClassDefFoundError there would close the listener).
+     */
+    private static final Class<?>[] PRELOADED = {ScheduledTask.class, SyscallException.class};
+
+    @Override
+    public void onEvent(Handle h, int ready) {
+        if (backingOff) {
+            return;
+        }
+        try {
+            acceptBatch(h);
+        } catch (Throwable t) {
+            // Never let the reactor close the listener for a handler's exception: back off instead.
+            LOG.log(System.Logger.Level.WARNING, "accepting on " + server.localAddress() + " failed", t);
+            backOff(0);
+        }
+    }
+
+    private void acceptBatch(Handle h) {
+        if (ctx == null) {
+            ctx = NetContext.of(reactor);
+        }
+        int lfd = h.fd();
+        for (int i = 0; i < acceptBatch; i++) {
+            int fd = ctx.sys.accept(lfd, MemorySegment.NULL, MemorySegment.NULL, io.quiesce.sys.Syscalls.SOCK_NONBLOCK);
+            if (fd >= 0) {
+                accepted.setOpaque(accepted.getPlain() + 1);
+                backoffNanos = MIN_BACKOFF_NANOS;
+                hand(fd);
+                continue;
+            }
+            int errno = -fd;
+            if (errno == Errno.EAGAIN) {
+                return;
+            }
+            if (errno == Errno.EINTR || errno == Errno.ECONNABORTED || errno == Errno.EPERM
+                    || errno == Errno.EPROTO) {
+                continue; // that connection is gone (or was refused by a filter); take the next
+            }
+            backOff(errno);
+            return;
+        }
+        // cap reached: level-triggered, so the next epoll_wait reports the rest
+    }
+
+    private void hand(int fd) {
+        ConnectionOptions o = server.options().connection();
+        if (!server.sharedListener()) {
+            open(ctx, fd, o);
+            return;
+        }
+        Reactor target = server.group().next();
+        if (target == reactor) {
+            open(ctx, fd, o);
+            return;
+        }
+        try {
+            target.execute(() -> open(NetContext.of(target), fd, o));
+        } catch (RejectedExecutionException e) {
+            ctx.sys.close(fd);
+        }
+    }
+
+    private void open(NetContext c, int fd, ConnectionOptions o) {
+        ConnectionHandler handler;
+        try {
+            handler = server.newHandler();
+        } catch (Throwable t) {
+            LOG.log(System.Logger.Level.WARNING, "the connection handler factory threw; connection closed", t);
+            c.sys.close(fd);
+            return;
+        }
+        TcpConnection.accepted(c, fd, o, handler);
+    }
+
+    /** Stops accepting for a while. @param errno what accept4 said, or 0 for an exception */
+    private void backOff(int errno) {
+        if (backingOff) {
+            return;
+        }
+        boolean exhaustion = errno == Errno.EMFILE || errno == Errno.ENFILE || errno == Errno.ENOBUFS
+                || errno == Errno.ENOMEM;
+        if (exhaustion) {
+            fdExhaustion.setOpaque(fdExhaustion.getPlain() + 1);
+        } else {
+            acceptErrors.setOpaque(acceptErrors.getPlain() + 1);
+        }
+        if (errno != 0 && server.firstBackoffLogged.compareAndSet(false, true)) {
+            LOG.log(System.Logger.Level.WARNING, "accept4 on {0}: {1} ({2}); not accepting for {3} ms at a "
+                    + "time until it clears (logged once; see Server.stats())", server.localAddress(),
+                    Errno.name(errno), Errno.message(errno), TimeUnit.NANOSECONDS.toMillis(backoffNanos));
+        }
+        backingOff = true;
+        handle.interest(0);
+        reactor.schedule(backoffNanos, TimeUnit.NANOSECONDS, resume);
+        backoffNanos = Math.min(backoffNanos * 2, MAX_BACKOFF_NANOS);
+    }
+
+    private void resume() {
+        if (!handle.isOpen()) {
+            return;
+        }
+        backingOff = false;
+        handle.interest(LISTEN_INTEREST); // level-triggered: reported at once if anything waits
+    }
+}

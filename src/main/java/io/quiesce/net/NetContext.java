@@ -1,0 +1,101 @@
+package io.quiesce.net;
+
+import io.quiesce.buffer.ChunkQueue;
+import io.quiesce.buffer.ReactorMemory;
+import io.quiesce.reactor.Reactor;
+import io.quiesce.sys.SockAddr;
+import io.quiesce.sys.SyscallException;
+import io.quiesce.sys.Syscalls;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * What the net layer keeps per reactor, made on the reactor's thread on first use
+ * ({@link Reactor#local}): its own syscall table (errno capture and scratch), the one read buffer
+ * every connection of the reactor reads into, the iovec array for gathering sends, and the write
+ * chunk pool. Reactor thread only; looked up once per connection, never per event.
+ */
+final class NetContext {
+    static final int READ_BUFFER_SIZE = 64 * 1024;
+    /** iovecs per {@code sendmsg}: 64 chunks of 16 KiB, 1 MiB per call at most. */
+    static final int MAX_IOV = 64;
+
+    final Reactor reactor;
+    final Syscalls sys;
+    final ReactorMemory memory;
+    final MemorySegment readBuffer;
+    final MemorySegment iov;
+    final MemorySegment sockAddr;
+    final MemorySegment sockAddrLen;
+    final MemorySegment linger;
+    /** The last slice handed to {@code onRead}: reused while reads keep the same length. */
+    private MemorySegment lastSlice;
+
+    private NetContext(Reactor reactor) {
+        this.reactor = reactor;
+        this.memory = ReactorMemory.of(reactor);
+        Arena a = memory.arena();
+        this.sys = new Syscalls(a);
+        this.readBuffer = a.allocate(READ_BUFFER_SIZE, 64);
+        this.iov = a.allocate(ChunkQueue.IOVEC_SIZE * MAX_IOV, 8);
+        this.sockAddr = a.allocate(SockAddr.MAX_SIZE, 8);
+        this.sockAddrLen = a.allocate(ValueLayout.JAVA_INT);
+        this.linger = a.allocate(8, 4);
+        this.lastSlice = readBuffer.asSlice(0, 0);
+    }
+
+    static NetContext of(Reactor reactor) {
+        return reactor.local(NetContext.class, () -> new NetContext(reactor));
+    }
+
+    /**
+     * {@return the first {@code n} bytes of the read buffer} A slice is an immutable view, so the
+     * one made for the previous read is handed out again when the length is the same: steady
+     * traffic of equal-sized messages allocates nothing per read.
+     */
+    MemorySegment readSlice(long n) {
+        MemorySegment s = lastSlice;
+        if (s.byteSize() != n) {
+            s = readBuffer.asSlice(0, n);
+            lastSlice = s;
+        }
+        return s;
+    }
+
+    /**
+     * Sets the socket options that differ from the kernel's defaults on {@code fd} (a listening
+     * socket, whose accepted sockets inherit them, or a client socket).
+     */
+    static void applySocketOptions(Syscalls sys, MemorySegment linger, int fd, ConnectionOptions o) throws SyscallException {
+        if (o.tcpNoDelay()) {
+            check(sys.setsockopt(fd, Syscalls.IPPROTO_TCP, Syscalls.TCP_NODELAY, 1), "setsockopt(TCP_NODELAY)", fd);
+        }
+        if (o.keepAlive()) {
+            check(sys.setsockopt(fd, Syscalls.SOL_SOCKET, Syscalls.SO_KEEPALIVE, 1), "setsockopt(SO_KEEPALIVE)", fd);
+        }
+        if (o.receiveBufferSize() > 0) {
+            check(sys.setsockopt(fd, Syscalls.SOL_SOCKET, Syscalls.SO_RCVBUF, o.receiveBufferSize()), "setsockopt(SO_RCVBUF)", fd);
+        }
+        if (o.sendBufferSize() > 0) {
+            check(sys.setsockopt(fd, Syscalls.SOL_SOCKET, Syscalls.SO_SNDBUF, o.sendBufferSize()), "setsockopt(SO_SNDBUF)", fd);
+        }
+        if (o.lingerSeconds() >= 0) {
+            check(setLinger(sys, linger, fd, o.lingerSeconds()), "setsockopt(SO_LINGER)", fd);
+        }
+    }
+
+    /** {@code setsockopt(SO_LINGER, {1, seconds})}. @return 0 or {@code -errno} */
+    static int setLinger(Syscalls sys, MemorySegment linger, int fd, int seconds) {
+        linger.set(ValueLayout.JAVA_INT, 0, 1);
+        linger.set(ValueLayout.JAVA_INT, 4, seconds);
+        return sys.setsockopt(fd, Syscalls.SOL_SOCKET, Syscalls.SO_LINGER, linger, 8);
+    }
+
+    private static void check(int r, String call, int fd) throws SyscallException {
+        if (r < 0) {
+            throw new SyscallException(call, fd, -r);
+        }
+    }
+}

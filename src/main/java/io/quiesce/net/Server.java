@@ -1,0 +1,219 @@
+package io.quiesce.net;
+
+import io.quiesce.reactor.ClosedHandleException;
+import io.quiesce.reactor.Handle;
+import io.quiesce.reactor.ReactorGroup;
+import io.quiesce.sys.SockAddr;
+import io.quiesce.sys.SyscallException;
+import io.quiesce.sys.Syscalls;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Supplier;
+
+/**
+ * A TCP server on a {@link ReactorGroup}. By default every reactor owns its own listening socket,
+ * bound with {@code SO_REUSEPORT} to the same address, and accepts its own connections: the kernel
+ * spreads them, and a connection lives on the reactor that accepted it. With
+ * {@link ServerOptions#sharedListener()} one socket on reactor 0 accepts for all and hands
+ * connections out round robin.
+ *
+ * <pre>{@code
+ * try (var group = ReactorGroup.start();
+ *      var server = Server.bind(group, new InetSocketAddress("127.0.0.1", 7007), () -> handler)) {
+ *     ...
+ * }
+ * }</pre>
+ *
+ * <p>Accepted sockets are non-blocking and close-on-exec ({@code accept4}), registered once,
+ * edge-triggered, and inherit their socket options from the listening socket.
+ * {@link #close()} stops accepting; connections already open stay open until they or the group
+ * close.
+ */
+public final class Server implements AutoCloseable {
+    private final ReactorGroup group;
+    private final ServerOptions options;
+    private final Supplier<? extends ConnectionHandler> handlers;
+    private final InetSocketAddress localAddress;
+    private final List<Listener> listeners = new ArrayList<>();
+    final AtomicBoolean firstBackoffLogged = new AtomicBoolean();
+
+    private Server(ReactorGroup group, ServerOptions options, Supplier<? extends ConnectionHandler> handlers,
+            InetSocketAddress localAddress) {
+        this.group = group;
+        this.options = options;
+        this.handlers = handlers;
+        this.localAddress = localAddress;
+    }
+
+    /**
+     * Binds with {@link ServerOptions#defaults()}.
+     *
+     * @param group the reactors that serve the connections
+     * @param address where to listen (port 0: any free port, see {@link #port()})
+     * @param handlers called once per accepted connection, on its reactor thread, for its handler
+     *        (return a shared instance for a stateless handler)
+     * @return the listening server
+     * @throws SyscallException if a listening socket cannot be made (e.g. EADDRINUSE)
+     */
+    public static Server bind(ReactorGroup group, InetSocketAddress address,
+            Supplier<? extends ConnectionHandler> handlers) throws SyscallException {
+        return bind(group, address, ServerOptions.defaults(), handlers);
+    }
+
+    /**
+     * Binds and starts accepting.
+     *
+     * @param group the reactors that serve the connections
+     * @param address where to listen (port 0: any free port, see {@link #port()})
+     * @param options backlog, listener layout, accept batch and connection options
+     * @param handlers called once per accepted connection, on its reactor thread, for its handler
+     * @return the listening server
+     * @throws SyscallException if a listening socket cannot be made; none is left open
+     */
+    public static Server bind(ReactorGroup group, InetSocketAddress address, ServerOptions options,
+            Supplier<? extends ConnectionHandler> handlers) throws SyscallException {
+        if (group == null || address == null || options == null || handlers == null) {
+            throw new NullPointerException("group, address, options and handlers are required");
+        }
+        if (group.isClosed()) {
+            throw new ClosedHandleException("the reactor group is closed");
+        }
+        int count = options.sharedListener() ? 1 : group.size();
+        List<Integer> fds = new ArrayList<>();
+        InetSocketAddress bound = address;
+        Syscalls sys = Syscalls.current();
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment addr = a.allocate(SockAddr.MAX_SIZE, 8);
+            MemorySegment addrLen = a.allocate(ValueLayout.JAVA_INT);
+            MemorySegment linger = a.allocate(8, 4);
+            for (int i = 0; i < count; i++) {
+                int fd = sys.socket(SockAddr.family(address), Syscalls.SOCK_STREAM | Syscalls.SOCK_NONBLOCK, 0);
+                if (fd < 0) {
+                    throw new SyscallException("socket", -1, -fd);
+                }
+                fds.add(fd);
+                check(sys.setsockopt(fd, Syscalls.SOL_SOCKET, Syscalls.SO_REUSEADDR, 1), "setsockopt(SO_REUSEADDR)", fd);
+                if (!options.sharedListener()) {
+                    check(sys.setsockopt(fd, Syscalls.SOL_SOCKET, Syscalls.SO_REUSEPORT, 1), "setsockopt(SO_REUSEPORT)", fd);
+                }
+                // Accepted sockets inherit these (Linux clones the listener): set once, not per connection.
+                NetContext.applySocketOptions(sys, linger, fd, options.connection());
+                int len = SockAddr.encode(bound, addr);
+                check(sys.bind(fd, addr, len), "bind(" + bound + ")", fd);
+                check(sys.listen(fd, options.backlog()), "listen", fd);
+                if (i == 0) {
+                    addrLen.set(ValueLayout.JAVA_INT, 0, SockAddr.MAX_SIZE);
+                    check(sys.getsockname(fd, addr, addrLen), "getsockname", fd);
+                    bound = SockAddr.decode(addr); // port 0 became a real port: the others share it
+                }
+            }
+        } catch (SyscallException | RuntimeException e) {
+            fds.forEach(sys::close);
+            throw e;
+        }
+        Server server = new Server(group, options, handlers, bound);
+        int registered = 0;
+        try {
+            for (int i = 0; i < count; i++) {
+                Listener l = new Listener(server, group.reactor(i), options.acceptBatch());
+                l.register(fds.get(i));
+                server.listeners.add(l);
+                registered++;
+            }
+        } catch (ClosedHandleException e) {
+            for (int i = registered; i < count; i++) {
+                sys.close(fds.get(i));
+            }
+            server.close();
+            throw e;
+        }
+        return server;
+    }
+
+    private static void check(int r, String call, int fd) throws SyscallException {
+        if (r < 0) {
+            throw new SyscallException(call, fd, -r);
+        }
+    }
+
+    /** {@return the address the server listens on (with the real port if 0 was asked)} */
+    public InetSocketAddress localAddress() {
+        return localAddress;
+    }
+
+    /** {@return the port the server listens on} */
+    public int port() {
+        return localAddress.getPort();
+    }
+
+    /** {@return the options} */
+    public ServerOptions options() {
+        return options;
+    }
+
+    /** {@return the group whose reactors serve this server's connections} */
+    public ReactorGroup group() {
+        return group;
+    }
+
+    /** {@return the number of listening sockets: one per reactor, or one if shared} */
+    public int listeners() {
+        return listeners.size();
+    }
+
+    boolean sharedListener() {
+        return options.sharedListener();
+    }
+
+    ConnectionHandler newHandler() {
+        ConnectionHandler h = handlers.get();
+        if (h == null) {
+            throw new NullPointerException("the handler factory returned null");
+        }
+        return h;
+    }
+
+    /** {@return the accept counters, summed over the listening sockets; any thread} */
+    public ServerStats stats() {
+        long accepted = 0;
+        long exhaustion = 0;
+        long errors = 0;
+        int backingOff = 0;
+        for (Listener l : listeners) {
+            accepted += l.accepted.getOpaque();
+            exhaustion += l.fdExhaustion.getOpaque();
+            errors += l.acceptErrors.getOpaque();
+            backingOff += l.backingOff ? 1 : 0;
+        }
+        return new ServerStats(accepted, exhaustion, errors, backingOff);
+    }
+
+    /**
+     * Stops accepting: closes every listening socket. Open connections are not affected.
+     *
+     * @return a future completed when every listening fd has been released
+     */
+    public CompletableFuture<Void> closeAsync() {
+        return CompletableFuture.allOf(listeners.stream().map(Listener::handle).map(Handle::closeAsync)
+                .toArray(CompletableFuture[]::new));
+    }
+
+    /** Stops accepting, returning at once ({@link #closeAsync()} tells when it is done). */
+    @Override
+    public void close() {
+        closeAsync();
+    }
+
+    @Override
+    public String toString() {
+        return "Server[" + localAddress + ", " + listeners.size() + " listener(s)]";
+    }
+
+}

@@ -1,0 +1,819 @@
+package io.quiesce.net;
+
+import io.quiesce.buffer.Chunk;
+import io.quiesce.buffer.ChunkQueue;
+import io.quiesce.reactor.ClosedHandleException;
+import io.quiesce.reactor.EventHandler;
+import io.quiesce.reactor.Handle;
+import io.quiesce.reactor.Interest;
+import io.quiesce.reactor.Reactor;
+import io.quiesce.reactor.ScheduledTask;
+import io.quiesce.sys.Errno;
+import io.quiesce.sys.SockAddr;
+import io.quiesce.sys.SyscallException;
+import io.quiesce.sys.Syscalls;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.net.InetSocketAddress;
+import java.net.SocketTimeoutException;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The one {@link Connection}: a socket registered once, edge-triggered, for
+ * {@code IN|OUT|RDHUP}, whose epoll interest never changes again.
+ *
+ * <p><b>Read.</b> On a readable edge the connection reads into its reactor's read buffer until a
+ * short read (the queue was empty: new data raises a new edge, so the {@code EAGAIN} read is
+ * skipped), {@code EAGAIN}, end of stream, a pause, or the per-wake budget (then it continues from
+ * a task, after the other ready connections had their turn). Edges that arrive while paused are
+ * remembered and replayed on resume.
+ *
+ * <p><b>Write.</b> Writes on the reactor thread are copied into the chunk queue; inside this
+ * connection's own callbacks they are sent once when the callback pass ends, elsewhere from one
+ * task per burst. Writes from other threads are copied to the heap, put in an inbox and moved to
+ * the chunk queue by that task. A short send means the socket buffer is full: sending stops until
+ * the {@code EPOLLOUT} edge the kernel will raise when space frees (no {@code EPOLLOUT} toggling).
+ *
+ * <p><b>Close.</b> Through the handle's close protocol. The socket was made by Quiesce and never
+ * handed out, so it is registered unshared and its close skips {@code EPOLL_CTL_DEL}.
+ */
+final class TcpConnection implements Connection, EventHandler {
+    private static final System.Logger LOG = System.getLogger(TcpConnection.class.getName());
+    private static final VarHandle QUEUED;
+    private static final VarHandle FLUSH_SCHEDULED;
+    private static final VarHandle INBOX;
+    private static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(30);
+
+    static {
+        try {
+            var l = MethodHandles.lookup();
+            QUEUED = l.findVarHandle(TcpConnection.class, "queuedBytes", long.class);
+            FLUSH_SCHEDULED = l.findVarHandle(TcpConnection.class, "flushScheduled", int.class);
+            INBOX = l.findVarHandle(TcpConnection.class, "inbox", ConcurrentLinkedQueue.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    private final NetContext ctx;
+    private final Reactor reactor;
+    private final Syscalls sys;
+    private final int fd;
+    private final ConnectionOptions options;
+    private final ConnectionHandler handler;
+    private final ChunkQueue out;
+    private final Handle handle;
+    private final Runnable flushTask = this::runFlushTask;
+    private final long readBufferSize;
+
+    // ---- any thread ----
+    @SuppressWarnings("unused") // through QUEUED
+    private volatile long queuedBytes;
+    @SuppressWarnings("unused") // through FLUSH_SCHEDULED
+    private volatile int flushScheduled;
+    @SuppressWarnings("unused") // through INBOX
+    private volatile ConcurrentLinkedQueue<byte[]> inbox;
+    private volatile boolean unwritable;
+    /** False once the output is shut down or the connection is closing: writes are refused. */
+    private volatile boolean writesOpen = true;
+    /** Set once a close has begun, for {@link #isOpen()} on any thread. */
+    private volatile boolean closingVisible;
+    private volatile InetSocketAddress remote;
+    private volatile InetSocketAddress local;
+
+    // ---- reactor thread only ----
+    private CompletableFuture<Connection> connectFuture;
+    private ScheduledTask connectTimer;
+    private boolean opened;
+    private boolean inCallbacks;
+    private boolean flushAtEnd;
+    private boolean readPaused;
+    /** Ready bits of edges not yet read because of a pause or the budget; 0 when none. */
+    private int pendingReady;
+    private boolean readScheduled;
+    private Runnable readTask;
+    private boolean inputClosed;
+    private boolean outputShutdownRequested;
+    private boolean outputShut;
+    private boolean closing;
+    private boolean closed;
+    private Throwable closeCause;
+    private long lastReadNanos;
+    private long lastWriteProgressNanos;
+    private ScheduledTask readIdleTimer;
+    private ScheduledTask writeTimer;
+    private ScheduledTask drainTimer;
+
+    /** Registers {@code fd} on the context's reactor; the caller still owns the fd if this throws. */
+    private TcpConnection(NetContext ctx, int fd, ConnectionOptions options, ConnectionHandler handler) {
+        this.ctx = ctx;
+        this.reactor = ctx.reactor;
+        this.sys = ctx.sys;
+        this.fd = fd;
+        this.options = options;
+        this.handler = handler;
+        this.out = new ChunkQueue(ctx.memory);
+        this.readBufferSize = ctx.readBuffer.byteSize();
+        this.handle = reactor.registerUnshared(fd, Interest.SOCKET_DEFAULT, this);
+    }
+
+    /**
+     * Takes an accepted socket: registers it and calls {@code onOpen}. Reactor thread only. If the
+     * registration fails (the reactor is shutting down) the fd is closed here.
+     */
+    static void accepted(NetContext ctx, int fd, ConnectionOptions options, ConnectionHandler handler) {
+        TcpConnection c;
+        try {
+            c = new TcpConnection(ctx, fd, options, handler);
+        } catch (ClosedHandleException e) {
+            ctx.sys.close(fd);
+            return;
+        }
+        c.open();
+    }
+
+    /** Starts a non-blocking connect. Reactor thread only. */
+    static void connect(NetContext ctx, InetSocketAddress address, ConnectionOptions options, Duration timeout,
+            ConnectionHandler handler, CompletableFuture<Connection> future) {
+        Syscalls sys = ctx.sys;
+        int fd = sys.socket(SockAddr.family(address), Syscalls.SOCK_STREAM | Syscalls.SOCK_NONBLOCK, 0);
+        if (fd < 0) {
+            future.completeExceptionally(new SyscallException("socket", -1, -fd));
+            return;
+        }
+        int r;
+        try {
+            NetContext.applySocketOptions(sys, ctx.linger, fd, options);
+            int len = SockAddr.encode(address, ctx.sockAddr);
+            r = sys.connect(fd, ctx.sockAddr, len);
+            if (r < 0 && r != -Errno.EINPROGRESS && r != -Errno.EINTR) {
+                throw new SyscallException("connect", fd, -r);
+            }
+        } catch (SyscallException | RuntimeException e) {
+            sys.close(fd);
+            future.completeExceptionally(e);
+            return;
+        }
+        TcpConnection c;
+        try {
+            c = new TcpConnection(ctx, fd, options, handler);
+        } catch (ClosedHandleException e) {
+            sys.close(fd);
+            future.completeExceptionally(e);
+            return;
+        }
+        c.connectFuture = future;
+        if (r == 0) { // loopback can connect at once
+            c.connected();
+        } else if (timeout.isPositive()) {
+            c.connectTimer = ctx.reactor.schedule(timeout.toNanos(), TimeUnit.NANOSECONDS, () -> {
+                if (c.connectFuture != null && !c.closed) {
+                    c.fail(new SocketTimeoutException("connect to " + address + " timed out after " + timeout));
+                }
+            });
+        }
+    }
+
+    // ------------------------------------------------------------------ reactor thread: events
+
+    private void open() {
+        opened = true;
+        long now = System.nanoTime();
+        lastReadNanos = now;
+        lastWriteProgressNanos = now;
+        armTimers();
+        inCallbacks = true;
+        try {
+            handler.onOpen(this);
+            endCallbacks();
+        } catch (Throwable t) {
+            fail(t);
+        } finally {
+            inCallbacks = false;
+        }
+    }
+
+    private void connected() {
+        CompletableFuture<Connection> f = connectFuture;
+        connectFuture = null;
+        if (connectTimer != null) {
+            connectTimer.cancel();
+            connectTimer = null;
+        }
+        open();
+        if (closed && closeCause != null) {
+            f.completeExceptionally(closeCause);
+        } else {
+            f.complete(this);
+        }
+    }
+
+    @Override
+    public void onEvent(Handle h, int ready) {
+        if (closed) {
+            return;
+        }
+        if (connectFuture != null) {
+            if ((ready & (Interest.WRITE | Interest.ERROR | Interest.HANGUP)) == 0) {
+                return;
+            }
+            int err = sys.getsockoptInt(fd, Syscalls.SOL_SOCKET, Syscalls.SO_ERROR);
+            if (err != 0) {
+                fail(err < 0 ? new SyscallException("getsockopt(SO_ERROR)", fd, -err)
+                        : new SyscallException("connect", fd, err));
+                return;
+            }
+            connected();
+            if (closed) {
+                return;
+            }
+        }
+        inCallbacks = true;
+        try {
+            if ((ready & (Interest.READ | Interest.PEER_CLOSED | Interest.HANGUP | Interest.ERROR)) != 0) {
+                if (!inputClosed && !closing) {
+                    if (readPaused) {
+                        pendingReady |= ready | Interest.READ;
+                    } else {
+                        readLoop(ready);
+                    }
+                } else if ((ready & Interest.ERROR) != 0) {
+                    checkSocketError(); // nothing will read the error: ask for it
+                }
+            }
+            if (!closed && (flushAtEnd || ((ready & Interest.WRITE) != 0 && !out.isEmpty()))) {
+                flushAtEnd = false;
+                flush();
+            }
+        } catch (Throwable t) {
+            fail(t);
+        } finally {
+            inCallbacks = false;
+        }
+    }
+
+    private void checkSocketError() {
+        int err = sys.getsockoptInt(fd, Syscalls.SOL_SOCKET, Syscalls.SO_ERROR);
+        if (err > 0) {
+            fail(new SyscallException("socket error (SO_ERROR)", fd, err));
+        }
+    }
+
+    /** Reads until drained, paused, closed or out of budget. {@code ready}: the edge's bits. */
+    private void readLoop(int ready) throws Exception {
+        // With RDHUP/HUP/ERR in the edge a short read does not mean "nothing more": the end of
+        // stream or the error still has to be read.
+        boolean endPending = (ready & (Interest.PEER_CLOSED | Interest.HANGUP | Interest.ERROR)) != 0;
+        long budget = options.readBudget();
+        MemorySegment buf = ctx.readBuffer;
+        boolean readSomething = false;
+        while (true) {
+            long n = sys.read(fd, buf, readBufferSize);
+            if (n > 0) {
+                readSomething = true;
+                budget -= n;
+                handler.onRead(this, ctx.readSlice(n));
+                if (closed || closing || inputClosed) {
+                    break;
+                }
+                if (readPaused) {
+                    pendingReady |= ready | Interest.READ;
+                    break;
+                }
+                if (n < readBufferSize && !endPending) {
+                    break;
+                }
+                if (budget <= 0) {
+                    pendingReady |= ready | Interest.READ;
+                    scheduleRead();
+                    break;
+                }
+            } else if (n == 0) {
+                inputEnded();
+                break;
+            } else if (n == -Errno.EAGAIN) {
+                break;
+            } else if (n != -Errno.EINTR) {
+                fail(new SyscallException("read", fd, (int) -n));
+                break;
+            }
+        }
+        if (readSomething && !options.readIdleTimeout().isZero()) {
+            lastReadNanos = System.nanoTime();
+        }
+    }
+
+    private void inputEnded() throws Exception {
+        inputClosed = true;
+        pendingReady = 0;
+        handler.onPeerClosed(this);
+        if (outputShut) {
+            closeNow(); // both directions have ended
+        }
+    }
+
+    private void scheduleRead() {
+        if (readScheduled) {
+            return;
+        }
+        readScheduled = true;
+        if (readTask == null) {
+            readTask = this::runReadTask;
+        }
+        reactor.execute(readTask);
+    }
+
+    private void runReadTask() {
+        readScheduled = false;
+        if (closed || closing || readPaused || inputClosed || pendingReady == 0) {
+            return;
+        }
+        int ready = pendingReady;
+        pendingReady = 0;
+        inCallbacks = true;
+        try {
+            readLoop(ready);
+            if (!closed && flushAtEnd) {
+                flushAtEnd = false;
+                flush();
+            }
+        } catch (Throwable t) {
+            fail(t);
+        } finally {
+            inCallbacks = false;
+        }
+    }
+
+    // ------------------------------------------------------------------ reactor thread: writes
+
+    /** Asks for a flush: at the end of the current callback pass, or from one task. */
+    private void requestFlush() {
+        if (inCallbacks) {
+            flushAtEnd = true;
+        } else {
+            scheduleFlushTask();
+        }
+    }
+
+    private void scheduleFlushTask() {
+        if (FLUSH_SCHEDULED.compareAndSet(this, 0, 1)) {
+            try {
+                reactor.execute(flushTask);
+            } catch (RejectedExecutionException e) {
+                FLUSH_SCHEDULED.setVolatile(this, 0); // the reactor is gone; so is the connection
+            }
+        }
+    }
+
+    private void runFlushTask() {
+        FLUSH_SCHEDULED.setVolatile(this, 0);
+        if (closed) {
+            dropInbox();
+            return;
+        }
+        inCallbacks = true;
+        try {
+            flush();
+        } catch (Throwable t) {
+            fail(t);
+        } finally {
+            inCallbacks = false;
+        }
+    }
+
+    private void drainInbox() {
+        ConcurrentLinkedQueue<byte[]> q = inbox;
+        if (q == null) {
+            return;
+        }
+        byte[] b;
+        while ((b = q.poll()) != null) {
+            out.append(b, 0, b.length);
+        }
+    }
+
+    private void dropInbox() {
+        ConcurrentLinkedQueue<byte[]> q = inbox;
+        if (q == null) {
+            return;
+        }
+        byte[] b;
+        while ((b = q.poll()) != null) {
+            QUEUED.getAndAdd(this, (long) -b.length);
+        }
+    }
+
+    private void endCallbacks() throws Exception {
+        if (!closed && flushAtEnd) {
+            flushAtEnd = false;
+            flush();
+        }
+    }
+
+    /** Sends what is queued until the kernel takes no more. */
+    private void flush() throws Exception {
+        drainInbox();
+        long sentTotal = 0;
+        while (!out.isEmpty()) {
+            long requested;
+            long r;
+            boolean single = out.isSingleChunk();
+            if (single) {
+                Chunk c = out.head();
+                requested = c.readableBytes();
+                MemorySegment from = c.readIndex() == 0 ? c.segment() : c.segment().asSlice(c.readIndex());
+                r = sys.send(fd, from, requested, Syscalls.MSG_NOSIGNAL);
+            } else {
+                int n = out.gather(ctx.iov, NetContext.MAX_IOV);
+                requested = out.gatheredBytes(n);
+                r = sys.sendmsg(fd, ctx.iov, n, Syscalls.MSG_NOSIGNAL);
+            }
+            if (r >= 0) {
+                out.consume(r);
+                sentTotal += r;
+                if (r < requested) {
+                    break; // the socket buffer is full; EPOLLOUT comes when it frees
+                }
+            } else if (r == -Errno.EAGAIN) {
+                break;
+            } else if (r != -Errno.EINTR) {
+                fail(new SyscallException(single ? "send" : "sendmsg", fd, (int) -r));
+                return;
+            }
+        }
+        if (sentTotal > 0) {
+            long q = (long) QUEUED.getAndAdd(this, -sentTotal) - sentTotal;
+            lastWriteProgressNanos = writeTimer != null ? System.nanoTime() : 0;
+            if (unwritable && q <= options.lowWatermark()) {
+                unwritable = false;
+                handler.onWritable(this);
+                if (closed) {
+                    return;
+                }
+                if (flushAtEnd && !out.isEmpty()) { // written from onWritable: loop once more
+                    flushAtEnd = false;
+                    flush();
+                    return;
+                }
+            }
+        }
+        if (out.isEmpty() && isInboxEmpty()) {
+            outputDrained();
+        } else if (closing && drainTimer == null) {
+            Duration d = options.writeTimeout().isZero() ? DEFAULT_DRAIN_TIMEOUT : options.writeTimeout();
+            drainTimer = reactor.schedule(d.toNanos(), TimeUnit.NANOSECONDS,
+                    () -> fail(new SocketTimeoutException("close: queued bytes not drained within " + d)));
+        }
+    }
+
+    private boolean isInboxEmpty() {
+        ConcurrentLinkedQueue<byte[]> q = inbox;
+        return q == null || q.isEmpty();
+    }
+
+    private void outputDrained() throws SyscallException {
+        if (closing) {
+            closeNow();
+            return;
+        }
+        if (outputShutdownRequested && !outputShut) {
+            outputShut = true;
+            int r = sys.shutdown(fd, Syscalls.SHUT_WR);
+            if (r < 0 && r != -Errno.ENOTCONN) {
+                throw new SyscallException("shutdown(SHUT_WR)", fd, -r);
+            }
+            if (inputClosed) {
+                closeNow();
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ reactor thread: close
+
+    private void closeGracefully() {
+        if (closing || closed) {
+            return;
+        }
+        closing = true;
+        closingVisible = true;
+        writesOpen = false;
+        readPaused = true;
+        pendingReady = 0;
+        requestFlush(); // the flush closes once the queue is empty
+    }
+
+    private void fail(Throwable cause) {
+        if (closed) {
+            return;
+        }
+        if (closeCause == null) {
+            closeCause = cause;
+        }
+        closeNow();
+    }
+
+    private void closeNow() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        closing = true;
+        closingVisible = true;
+        writesOpen = false;
+        handle.close();
+    }
+
+    private void abortNow() {
+        if (!closed) {
+            NetContext.setLinger(sys, ctx.linger, fd, 0); // close sends RST, drops the queue
+            closeNow();
+        }
+    }
+
+    /** The handle is closed and the fd released: free the queue, stop timers, tell the handler. */
+    @Override
+    public void onClose(Handle h, Throwable cause) {
+        closed = true;
+        closingVisible = true;
+        writesOpen = false;
+        if (reactor.inReactorThread()) {
+            out.clear(); // off the reactor thread (it has stopped) the chunks are simply dropped
+        }
+        dropInbox();
+        QUEUED.setVolatile(this, out.readableBytes());
+        cancel(readIdleTimer);
+        cancel(writeTimer);
+        cancel(drainTimer);
+        cancel(connectTimer);
+        Throwable why = closeCause != null ? closeCause : cause;
+        if (connectFuture != null) {
+            connectFuture.completeExceptionally(why != null ? why
+                    : new ClosedHandleException("closed before the connection was established"));
+            connectFuture = null;
+            return;
+        }
+        if (opened) {
+            try {
+                handler.onClose(this, why);
+            } catch (Throwable t) {
+                LOG.log(System.Logger.Level.WARNING, "onClose of a connection threw", t);
+            }
+        }
+    }
+
+    private static void cancel(ScheduledTask t) {
+        if (t != null) {
+            t.cancel();
+        }
+    }
+
+    // ------------------------------------------------------------------ timers
+
+    private void armTimers() {
+        Duration readIdle = options.readIdleTimeout();
+        if (!readIdle.isZero()) {
+            readIdleTimer = reactor.schedule(readIdle.toNanos(), TimeUnit.NANOSECONDS, this::checkReadIdle);
+        }
+        Duration write = options.writeTimeout();
+        if (!write.isZero()) {
+            writeTimer = reactor.schedule(write.toNanos(), TimeUnit.NANOSECONDS, this::checkWriteProgress);
+        }
+    }
+
+    /** One timer per period, not per read: it compares the last read time and re-arms. */
+    private void checkReadIdle() {
+        if (closed) {
+            return;
+        }
+        long timeout = options.readIdleTimeout().toNanos();
+        long idle = System.nanoTime() - lastReadNanos;
+        if (idle >= timeout) {
+            fail(new SocketTimeoutException("nothing read for " + options.readIdleTimeout()));
+        } else {
+            readIdleTimer = reactor.schedule(timeout - idle, TimeUnit.NANOSECONDS, this::checkReadIdle);
+        }
+    }
+
+    private void checkWriteProgress() {
+        if (closed) {
+            return;
+        }
+        long timeout = options.writeTimeout().toNanos();
+        long now = System.nanoTime();
+        if (out.isEmpty() && isInboxEmpty()) {
+            lastWriteProgressNanos = now; // nothing waiting: no stall
+        }
+        long stalled = now - lastWriteProgressNanos;
+        if (stalled >= timeout) {
+            fail(new SocketTimeoutException("queued bytes made no progress for " + options.writeTimeout()));
+        } else {
+            writeTimer = reactor.schedule(timeout - stalled, TimeUnit.NANOSECONDS, this::checkWriteProgress);
+        }
+    }
+
+    // ------------------------------------------------------------------ any thread: API
+
+    @Override
+    public Reactor reactor() {
+        return reactor;
+    }
+
+    @Override
+    public boolean write(MemorySegment data) {
+        long len = data.byteSize();
+        if (!writesOpen) {
+            return false;
+        }
+        if (len == 0) {
+            return true;
+        }
+        if (reactor.inReactorThread()) {
+            if (!reserve(len)) {
+                return false;
+            }
+            out.append(data);
+            requestFlush();
+            return true;
+        }
+        return writeForeign(data.toArray(ValueLayout.JAVA_BYTE));
+    }
+
+    @Override
+    public boolean write(byte[] data) {
+        return write(data, 0, data.length);
+    }
+
+    @Override
+    public boolean write(byte[] data, int offset, int length) {
+        java.util.Objects.checkFromIndexSize(offset, length, data.length);
+        if (!writesOpen) {
+            return false;
+        }
+        if (length == 0) {
+            return true;
+        }
+        if (reactor.inReactorThread()) {
+            if (!reserve(length)) {
+                return false;
+            }
+            out.append(data, offset, length);
+            requestFlush();
+            return true;
+        }
+        return writeForeign(java.util.Arrays.copyOfRange(data, offset, offset + length));
+    }
+
+    private boolean writeForeign(byte[] copy) {
+        if (!reserve(copy.length)) {
+            return false;
+        }
+        ConcurrentLinkedQueue<byte[]> q = inbox;
+        if (q == null) {
+            var fresh = new ConcurrentLinkedQueue<byte[]>();
+            q = INBOX.compareAndSet(this, null, fresh) ? fresh : inbox;
+        }
+        q.offer(copy);
+        scheduleFlushTask();
+        return true;
+    }
+
+    /** Counts {@code len} more queued bytes, or closes the connection if that passes the hard limit. */
+    private boolean reserve(long len) {
+        long q = (long) QUEUED.getAndAdd(this, len) + len;
+        if (q > options.maxQueuedBytes()) {
+            QUEUED.getAndAdd(this, -len);
+            var cause = new IOException("write queue limit of " + options.maxQueuedBytes()
+                    + " bytes exceeded (a writer ignored isWritable())");
+            onReactor(() -> fail(cause));
+            return false;
+        }
+        if (q > options.highWatermark() && !unwritable) {
+            unwritable = true;
+        }
+        return true;
+    }
+
+    private void onReactor(Runnable r) {
+        if (reactor.inReactorThread()) {
+            r.run();
+        } else {
+            try {
+                reactor.execute(r);
+            } catch (RejectedExecutionException ignored) {
+                // the reactor has stopped: the connection is closed already
+            }
+        }
+    }
+
+    @Override
+    public boolean isWritable() {
+        return writesOpen && !unwritable;
+    }
+
+    @Override
+    public long queuedBytes() {
+        return (long) QUEUED.getVolatile(this);
+    }
+
+    @Override
+    public void pauseReading() {
+        onReactor(() -> readPaused = true);
+    }
+
+    @Override
+    public void resumeReading() {
+        onReactor(() -> {
+            if (closing || closed || !readPaused) {
+                return;
+            }
+            readPaused = false;
+            if (pendingReady != 0) {
+                scheduleRead(); // never re-entered from a callback: the read runs from a task
+            }
+        });
+    }
+
+    @Override
+    public void shutdownOutput() {
+        onReactor(() -> {
+            if (closing || closed || outputShutdownRequested) {
+                return;
+            }
+            outputShutdownRequested = true;
+            writesOpen = false;
+            requestFlush(); // the flush sends FIN once the queue is empty
+        });
+    }
+
+    @Override
+    public void close() {
+        onReactor(this::closeGracefully);
+    }
+
+    @Override
+    public void abort() {
+        onReactor(this::abortNow);
+    }
+
+    @Override
+    public boolean isOpen() {
+        return !closingVisible && handle.isOpen();
+    }
+
+    @Override
+    public CompletableFuture<Void> closeFuture() {
+        return handle.closeFuture();
+    }
+
+    @Override
+    public InetSocketAddress remoteAddress() {
+        InetSocketAddress a = remote;
+        if (a == null) {
+            remote = a = address(true);
+        }
+        return a;
+    }
+
+    @Override
+    public InetSocketAddress localAddress() {
+        InetSocketAddress a = local;
+        if (a == null) {
+            local = a = address(false);
+        }
+        return a;
+    }
+
+    private InetSocketAddress address(boolean peer) {
+        if (!handle.tryRetain()) {
+            throw new IllegalStateException("connection is closed");
+        }
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment addr = a.allocate(SockAddr.MAX_SIZE, 8);
+            MemorySegment len = a.allocate(ValueLayout.JAVA_INT);
+            len.set(ValueLayout.JAVA_INT, 0, SockAddr.MAX_SIZE);
+            Syscalls s = Syscalls.current();
+            int r = peer ? s.getpeername(fd, addr, len) : s.getsockname(fd, addr, len);
+            if (r < 0) {
+                throw new IllegalStateException(new SyscallException(peer ? "getpeername" : "getsockname", fd, -r));
+            }
+            return SockAddr.decode(addr);
+        } finally {
+            handle.release();
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "Connection[fd=" + fd + ", reactor=" + reactor.index() + ", queued=" + queuedBytes()
+                + (writesOpen ? "" : ", output closed") + (handle.isOpen() ? "" : ", closed") + "]";
+    }
+}

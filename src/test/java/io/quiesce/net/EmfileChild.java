@@ -1,0 +1,38 @@
+package io.quiesce.net;
+
+import io.quiesce.reactor.ReactorGroup;
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+
+/**
+ * The server of {@link EmfileTest}, run in a child JVM with a low fd limit: an echo server that
+ * prints {@code ready <port>}, then answers each {@code stats} line on stdin with its accept
+ * counters, and stops at end of input.
+ */
+public final class EmfileChild {
+    private EmfileChild() {}
+
+    private static String format(ServerStats s) {
+        return "accepted=" + s.accepted() + " fdExhaustion=" + s.fdExhaustion() + " backingOff=" + s.backingOff();
+    }
+
+    public static void main(String[] args) throws Exception {
+        try (ReactorGroup group = ReactorGroup.start(ReactorGroup.Options.defaults().withThreads(2));
+             Server server = Server.bind(group, NetTesting.loopback(0), EchoTest.Echo::new)) {
+            // Load every class the stats answer needs now: under EMFILE the JVM could not open
+            // a class file to load one.
+            String warm = format(server.stats());
+            System.out.println("ready " + server.port() + (warm.isEmpty() ? "" : ""));
+            System.out.flush();
+            var in = new BufferedReader(new InputStreamReader(System.in));
+            String line;
+            while ((line = in.readLine()) != null) {
+                if (line.equals("stats")) {
+                    System.out.println(format(server.stats()));
+                    System.out.flush();
+                }
+            }
+        }
+    }
+}
