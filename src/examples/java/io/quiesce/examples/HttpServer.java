@@ -1,5 +1,18 @@
 package io.quiesce.examples;
 
+import io.micrometer.core.instrument.Meter;
+import io.micrometer.core.instrument.binder.MeterBinder;
+import io.micrometer.core.instrument.config.MeterFilter;
+import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
+import io.micrometer.core.instrument.binder.system.FileDescriptorMetrics;
+import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
+import io.micrometer.core.instrument.binder.system.UptimeMetrics;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.quiesce.metrics.QuiesceMetrics;
 import io.quiesce.net.Connection;
 import io.quiesce.net.ConnectionHandler;
 import io.quiesce.net.ConnectionOptions;
@@ -18,12 +31,14 @@ import java.time.ZoneOffset;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 
 /**
  * {@code make run}: a small HTTP/1.1 server on 127.0.0.1:8080 ({@code --port P --threads N}).
  *
  * <p>{@code GET /} and {@code GET /plaintext} answer {@code Hello, World!} as text/plain
- * ({@code HEAD} too); other methods on them get 405, other paths 404. Keep-alive and pipelining
+ * ({@code HEAD} too); {@code GET /metrics} serves the Prometheus text format (Quiesce's reactors,
+ * JVM and process meters); other methods on them get 405, other paths 404. Keep-alive and pipelining
  * (responses in request order); a malformed request line or header gets 400, a header section over
  * 8 KiB gets 431, and each closes the connection. A request whose header section does not arrive
  * within the header timeout gets 408 (slow-loris defence); an idle keep-alive connection is closed
@@ -56,13 +71,40 @@ public final class HttpServer {
         Args args = Args.parse(argv, 8080);
         ReactorGroup group = ReactorGroup.start(ReactorGroup.Options.defaults().withThreads(args.threads())
                 .withThreadNamePrefix("http-"));
-        Server server = start(group, new InetSocketAddress("127.0.0.1", args.port()), Timeouts.defaults());
+        PrometheusMeterRegistry registry = metricsRegistry(group);
+        Server server = start(group, new InetSocketAddress("127.0.0.1", args.port()), Timeouts.defaults(),
+                registry::scrape);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             server.close();
             group.close();
+            registry.close();
         }, "http-shutdown"));
         System.out.println("listening on http://127.0.0.1:" + server.port() + "/ (" + group.size() + " reactors)");
         System.out.flush();
+    }
+
+    /**
+     * {@return a Prometheus registry with Quiesce's reactor meters and the JVM and process meters}
+     * @param group the reactors to export
+     */
+    public static PrometheusMeterRegistry metricsRegistry(ReactorGroup group) {
+        var registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        // Two of Micrometer's standard process meters break Prometheus' naming rules (promtool
+        // check metrics): "system_cpu_count" (a gauge with a _count suffix) is renamed, and
+        // "process_cpu_time_ns_total" (abbreviated unit) is dropped; process_cpu_usage stays.
+        registry.config().meterFilter(new MeterFilter() {
+            @Override
+            public Meter.Id map(Meter.Id id) {
+                return id.getName().equals("system.cpu.count") ? id.withName("system.cpus") : id;
+            }
+        });
+        registry.config().meterFilter(MeterFilter.denyNameStartsWith("process.cpu.time"));
+        for (MeterBinder b : new MeterBinder[] {new JvmMemoryMetrics(), new JvmGcMetrics(), new JvmThreadMetrics(),
+                new ClassLoaderMetrics(), new ProcessorMetrics(), new UptimeMetrics(), new FileDescriptorMetrics()}) {
+            b.bindTo(registry);
+        }
+        QuiesceMetrics.bind(group, registry);
+        return registry;
     }
 
     /**
@@ -75,9 +117,25 @@ public final class HttpServer {
      * @throws SyscallException if it cannot listen
      */
     public static Server start(ReactorGroup group, InetSocketAddress address, Timeouts timeouts) throws SyscallException {
+        return start(group, address, timeouts, null);
+    }
+
+    /**
+     * Starts serving on {@code group}, with {@code GET /metrics} answered from {@code metrics}.
+     *
+     * @param group the reactors
+     * @param address where to listen
+     * @param timeouts the timeouts
+     * @param metrics the Prometheus text to serve at {@code /metrics}, or null for a 404 there;
+     *        called on the reactor thread, so that pipelined responses keep their order
+     * @return the server
+     * @throws SyscallException if it cannot listen
+     */
+    public static Server start(ReactorGroup group, InetSocketAddress address, Timeouts timeouts,
+            Supplier<String> metrics) throws SyscallException {
         ConnectionOptions connection = ConnectionOptions.defaults().withTimeouts(timeouts.idle(), timeouts.write());
         return Server.bind(group, address, ServerOptions.defaults().withConnection(connection),
-                () -> new Exchange(timeouts.header()));
+                () -> new Exchange(timeouts.header(), metrics));
     }
 
     // ------------------------------------------------------------------ responses
@@ -137,14 +195,16 @@ public final class HttpServer {
     /** The HTTP/1.1 state of one connection. Runs on its reactor thread only. */
     static final class Exchange implements ConnectionHandler {
         private final Duration headerTimeout;
+        private final Supplier<String> metrics;
         private byte[] pending;
         private int pendingLength;
         private long bodyToSkip;
         private boolean done;
         private ScheduledTask headerTimer;
 
-        Exchange(Duration headerTimeout) {
+        Exchange(Duration headerTimeout, Supplier<String> metrics) {
             this.headerTimeout = headerTimeout;
+            this.metrics = metrics;
         }
 
         @Override
@@ -349,7 +409,8 @@ public final class HttpServer {
                 pathEnd++;
             }
             int pathLen = pathEnd - targetStart;
-            boolean known = pathLen == 1 || (pathLen == 10 && matches(buf, targetStart, "/plaintext"));
+            boolean isMetrics = metrics != null && pathLen == 8 && matches(buf, targetStart, "/metrics");
+            boolean known = pathLen == 1 || (pathLen == 10 && matches(buf, targetStart, "/plaintext")) || isMetrics;
             if (!known) {
                 if (close) {
                     fail(c, NOT_FOUND_CLOSE);
@@ -363,6 +424,23 @@ public final class HttpServer {
             boolean head = methodLen == 4 && matches(buf, methodStart, "HEAD");
             if (!get && !head) {
                 fail(c, METHOD_NOT_ALLOWED);
+                return;
+            }
+            if (isMetrics) {
+                byte[] body = metrics.get().getBytes(StandardCharsets.UTF_8);
+                c.write(ascii("HTTP/1.1 200 OK\r\nServer: quiesce\r\n"
+                        + "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+                        + "Content-Length: " + body.length + "\r\n"));
+                c.write(DateLine.now());
+                c.write(close ? CLOSE : minor == 0 ? KEEP_ALIVE : new byte[0]);
+                c.write(CRLF);
+                if (get) {
+                    c.write(body);
+                }
+                if (close) {
+                    done = true;
+                    c.close();
+                }
                 return;
             }
             c.write(HELLO_HEAD);

@@ -4,6 +4,7 @@ import io.quiesce.reactor.EventHandler;
 import io.quiesce.reactor.Handle;
 import io.quiesce.reactor.Interest;
 import io.quiesce.reactor.Reactor;
+import io.quiesce.reactor.ReactorStats;
 import io.quiesce.reactor.ScheduledTask;
 import io.quiesce.sys.Errno;
 import io.quiesce.sys.SyscallException;
@@ -89,6 +90,7 @@ final class Listener implements EventHandler {
             int fd = ctx.sys.accept(lfd, MemorySegment.NULL, MemorySegment.NULL, io.quiesce.sys.Syscalls.SOCK_NONBLOCK);
             if (fd >= 0) {
                 accepted.setOpaque(accepted.getPlain() + 1);
+                ctx.stats.increment(ReactorStats.Counter.ACCEPTS);
                 backoffNanos = MIN_BACKOFF_NANOS;
                 hand(fd);
                 continue;
@@ -97,6 +99,7 @@ final class Listener implements EventHandler {
             if (errno == Errno.EAGAIN) {
                 return;
             }
+            ctx.stats.increment(ReactorStats.Counter.ACCEPT_ERRORS);
             if (errno == Errno.EINTR || errno == Errno.ECONNABORTED || errno == Errno.EPERM
                     || errno == Errno.EPROTO) {
                 continue; // that connection is gone (or was refused by a filter); take the next
@@ -155,6 +158,7 @@ final class Listener implements EventHandler {
                     Errno.name(errno), Errno.message(errno), TimeUnit.NANOSECONDS.toMillis(backoffNanos));
         }
         backingOff = true;
+        reactor.stats().increment(ReactorStats.Counter.ACCEPT_BACKOFFS);
         handle.interest(0);
         reactor.schedule(backoffNanos, TimeUnit.NANOSECONDS, resume);
         backoffNanos = Math.min(backoffNanos * 2, MAX_BACKOFF_NANOS);

@@ -3,6 +3,7 @@ package io.quiesce.net;
 import io.quiesce.buffer.ChunkQueue;
 import io.quiesce.buffer.ReactorMemory;
 import io.quiesce.reactor.Reactor;
+import io.quiesce.reactor.ReactorStats;
 import io.quiesce.sys.SockAddr;
 import io.quiesce.sys.SyscallException;
 import io.quiesce.sys.Syscalls;
@@ -23,6 +24,8 @@ final class NetContext {
     static final int MAX_IOV = 64;
 
     final Reactor reactor;
+    /** The reactor's counters: the net layer adds accepts, connections and bytes (single writer). */
+    final ReactorStats stats;
     final Syscalls sys;
     final ReactorMemory memory;
     final MemorySegment readBuffer;
@@ -35,6 +38,7 @@ final class NetContext {
 
     private NetContext(Reactor reactor) {
         this.reactor = reactor;
+        this.stats = reactor.stats();
         this.memory = ReactorMemory.of(reactor);
         Arena a = memory.arena();
         this.sys = new Syscalls(a);

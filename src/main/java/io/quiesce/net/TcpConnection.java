@@ -7,6 +7,7 @@ import io.quiesce.reactor.EventHandler;
 import io.quiesce.reactor.Handle;
 import io.quiesce.reactor.Interest;
 import io.quiesce.reactor.Reactor;
+import io.quiesce.reactor.ReactorStats;
 import io.quiesce.reactor.ScheduledTask;
 import io.quiesce.sys.Errno;
 import io.quiesce.sys.SockAddr;
@@ -187,6 +188,7 @@ final class TcpConnection implements Connection, EventHandler {
 
     private void open() {
         opened = true;
+        ctx.stats.increment(ReactorStats.Counter.CONNECTIONS_OPENED);
         long now = System.nanoTime();
         lastReadNanos = now;
         lastWriteProgressNanos = now;
@@ -280,6 +282,7 @@ final class TcpConnection implements Connection, EventHandler {
             long n = sys.read(fd, buf, readBufferSize);
             if (n > 0) {
                 readSomething = true;
+                ctx.stats.add(ReactorStats.Counter.BYTES_READ, n);
                 budget -= n;
                 handler.onRead(this, ctx.readSlice(n));
                 if (closed || closing || inputClosed) {
@@ -451,6 +454,7 @@ final class TcpConnection implements Connection, EventHandler {
             }
         }
         if (sentTotal > 0) {
+            ctx.stats.add(ReactorStats.Counter.BYTES_WRITTEN, sentTotal);
             long q = (long) QUEUED.getAndAdd(this, -sentTotal) - sentTotal;
             lastWriteProgressNanos = writeTimer != null ? System.nanoTime() : 0;
             if (unwritable && q <= options.lowWatermark()) {
@@ -562,6 +566,9 @@ final class TcpConnection implements Connection, EventHandler {
             return;
         }
         if (opened) {
+            if (reactor.inReactorThread()) { // the counters have one writer
+                ctx.stats.increment(ReactorStats.Counter.CONNECTIONS_CLOSED);
+            }
             try {
                 handler.onClose(this, why);
             } catch (Throwable t) {

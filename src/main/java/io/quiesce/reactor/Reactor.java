@@ -92,6 +92,9 @@ public final class Reactor implements Executor {
     /** Per-reactor objects of the layers above ({@link #local}), in creation order. */
     private final LinkedHashMap<Class<?>, Object> locals = new LinkedHashMap<>();
     private long timerSequence;
+    private static final int PURGE_MIN_CANCELLED = 256;
+    /** Cancels since the last purge, from any thread. */
+    private final java.util.concurrent.atomic.AtomicInteger cancelledTimers = new java.util.concurrent.atomic.AtomicInteger();
     private Syscalls sys;
     private InterestBatch batch;
     private MemorySegment events;
@@ -224,7 +227,7 @@ public final class Reactor implements Executor {
         if (task == null) {
             throw new NullPointerException("task");
         }
-        var t = new ScheduledTask(System.nanoTime() + unit.toNanos(delay), task);
+        var t = new ScheduledTask(this, System.nanoTime() + unit.toNanos(delay), task);
         if (inReactorThread()) {
             addTimer(t);
         } else {
@@ -234,11 +237,28 @@ public final class Reactor implements Executor {
     }
 
     private void addTimer(ScheduledTask t) {
-        if (shutdownStarted) {
+        if (shutdownStarted || t.isCancelled()) {
             return;
+        }
+        int cancelled = cancelledTimers.get();
+        if (cancelled > PURGE_MIN_CANCELLED && cancelled > timers.size() / 2) {
+            // Idle timeouts are cancelled far more often than they fire: without a purge, each
+            // would stay in the heap until its deadline.
+            cancelledTimers.set(0);
+            timers.removeIf(ScheduledTask::isCancelled);
         }
         t.sequence = timerSequence++;
         timers.add(t);
+    }
+
+    /** Any thread: a timer was cancelled (it may or may not still be in the heap). */
+    void timerCancelled() {
+        cancelledTimers.incrementAndGet();
+    }
+
+    /** {@return timers in the heap, cancelled ones not yet purged included} (tests) */
+    int timersQueued() {
+        return timers.size();
     }
 
     /**

@@ -5,13 +5,25 @@ package io.quiesce.reactor;
  * thread in deadline order (ties in the order they were scheduled), never before their deadline.
  */
 public final class ScheduledTask implements Comparable<ScheduledTask> {
+    private static final java.lang.invoke.VarHandle CANCELLED;
+
+    static {
+        try {
+            CANCELLED = java.lang.invoke.MethodHandles.lookup().findVarHandle(ScheduledTask.class, "cancelled", boolean.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
     final long deadlineNanos;
     final Runnable task;
+    private final Reactor owner;
     /** Set by the reactor when the task enters its timer heap; orders equal deadlines. */
     long sequence;
     private volatile boolean cancelled;
 
-    ScheduledTask(long deadlineNanos, Runnable task) {
+    ScheduledTask(Reactor owner, long deadlineNanos, Runnable task) {
+        this.owner = owner;
         this.deadlineNanos = deadlineNanos;
         this.task = task;
     }
@@ -22,10 +34,10 @@ public final class ScheduledTask implements Comparable<ScheduledTask> {
      * @return false if it was already cancelled
      */
     public boolean cancel() {
-        if (cancelled) {
+        if (!CANCELLED.compareAndSet(this, false, true)) {
             return false;
         }
-        cancelled = true;
+        owner.timerCancelled(); // lets the reactor purge cancelled timers before they pile up
         return true;
     }
 

@@ -407,6 +407,26 @@ class ReactorTest {
     }
 
     @Test
+    void cancelledTimersDoNotPileUpInTheHeap() {
+        // The idle-timeout pattern: timers far in the future, cancelled long before they fire.
+        var scheduled = new ArrayList<ScheduledTask>();
+        onReactor(reactor, () -> { // on the reactor thread: each goes into the heap at once
+            for (int i = 0; i < 10_000; i++) {
+                scheduled.add(reactor.schedule(1, TimeUnit.HOURS, () -> fail("a cancelled timer ran")));
+            }
+        });
+        var queued = new AtomicInteger();
+        onReactor(reactor, () -> queued.set(reactor.timersQueued()));
+        assertEquals(10_000, queued.get());
+        scheduled.forEach(ScheduledTask::cancel); // from another thread
+        onReactor(reactor, () -> {
+            reactor.schedule(1, TimeUnit.HOURS, () -> {}).cancel(); // the next schedule purges
+            queued.set(reactor.timersQueued());
+        });
+        assertTrue(queued.get() <= 1, "cancelled timers purged, " + queued.get() + " left");
+    }
+
+    @Test
     void argumentsAndStateAreCheckedBeforeAnySyscall() throws Exception {
         assertThrows(IllegalArgumentException.class, () -> reactor.register(-1, Interest.READ, (h, r) -> {}));
         assertThrows(IllegalArgumentException.class, () -> reactor.register(0, 1 << 20, (h, r) -> {}));
