@@ -65,10 +65,22 @@ class CloseOnExecTest {
         }
     }
 
+    /** {@return whether the process is blocked in nanosleep or clock_nanosleep (x86_64 numbers)} */
+    private static boolean sleeping(int pid) {
+        try {
+            String sys = Files.readString(Path.of("/proc/" + pid + "/syscall")).trim();
+            return sys.startsWith("35 ") || sys.startsWith("230 ");
+        } catch (java.io.IOException e) {
+            return false;
+        }
+    }
+
     /**
-     * Spawns {@code /bin/sleep} and lists its fds from {@code /proc/<pid>/fd}: posix_spawn returns
-     * once the child has exec'd, and sleep opens nothing of its own that stays open, so the list is
-     * what it inherited.
+     * Spawns {@code /bin/sleep} and lists its fds from {@code /proc/<pid>/fd} once it sleeps.
+     * posix_spawn returns as soon as the child's new memory map is in place, which is before the
+     * kernel closes its close-on-exec fds; so the list is read only when {@code /proc/<pid>/syscall}
+     * shows the child blocked in its sleep, long after exec finished. Sleep opens nothing of its own
+     * that stays open, so the list is what it inherited.
      */
     private static Set<Integer> fdsOfAChild(Arena arena) throws Exception {
         MemorySegment argv = arena.allocate(ValueLayout.ADDRESS, 3);
@@ -83,6 +95,7 @@ class CloseOnExecTest {
         assertEquals(0, r, () -> "posix_spawn: " + Errno.name(-r));
         int pid = pidOut.get(ValueLayout.JAVA_INT, 0);
         try {
+            ReactorTesting.eventually("the child sleeps", () -> sleeping(pid));
             Set<Integer> fds = new TreeSet<>();
             try (var list = Files.list(Path.of("/proc/" + pid + "/fd"))) {
                 list.forEach(p -> fds.add(Integer.parseInt(p.getFileName().toString())));
