@@ -36,7 +36,9 @@ ROOT = os.path.dirname(HERE)
 LOADGEN = os.path.join(HERE, "build", "loadgen")
 PEERS_JAR = os.path.join(HERE, "peers", "target", "quiesce-bench-peers.jar")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-MODES = ("pingpong", "pipeline", "short")
+MODES = ("pingpong", "pipeline", "short", "single")
+# "single": one connection, one message in flight (loadgen pingpong with -c 1): round-trip latency.
+LOADGEN_MODE = {"single": "pingpong"}
 READY_TIMEOUT = 30.0
 
 # ------------------------------------------------------------------------------ servers
@@ -248,7 +250,8 @@ RESULT_RE = re.compile(r"(\w+)=([^\s]+)")
 
 def run_loadgen(args, server, port, mode, secs, warmup, measure=True):
     """Runs loadgen once; returns a dict of its result line plus server CPU figures."""
-    cmd = [LOADGEN, "-p", str(port), "-m", mode, "-c", str(args.conns), "-s", str(args.size),
+    conns = 1 if mode == "single" else args.conns
+    cmd = [LOADGEN, "-p", str(port), "-m", LOADGEN_MODE.get(mode, mode), "-c", str(conns), "-s", str(args.size),
            "-d", f"{secs:g}", "-w", f"{warmup:g}", "-q", str(args.depth), "-t", str(args.client_threads),
            "-M"]
     if args.pin:
@@ -507,6 +510,39 @@ def summarize(rows, names, mode):
     return out
 
 
+# Issue 6's targets: (mode, what, reference server, comparison, goal). "rate" compares median
+# msgs/s, "cpu" CPU µs/msg (lower is better), "p50" median round-trip latency (lower is better).
+TARGETS = [
+    ("pingpong", "rate", "netty", ">=", 1.05), ("pingpong", "rate", "c", ">=", 1.00),
+    ("pipeline", "rate", "netty", ">=", 1.05), ("pipeline", "rate", "c", ">=", 1.00),
+    ("pingpong", "cpu", "netty", "<=", 1.00), ("pipeline", "cpu", "netty", "<=", 1.00),
+    ("single", "p50", "netty", "<=", 1.00), ("http", "rate", "netty", ">=", 1.10),
+]
+
+
+def targets_section(rows, args):
+    """The targets table: Quiesce's figure over the reference's, met or missed, from this run."""
+    key = {"rate": "median", "cpu": "cpu", "p50": "p50"}
+    label = {"rate": "msgs/s (median)", "cpu": "CPU µs/msg", "p50": "p50 µs"}
+    out = ["## Targets (issue 6), from this run\n",
+           "| mode | figure | Quiesce | reference | ratio | target | result |", "|---|---|---:|---:|---:|---:|---|"]
+    for mode, what, ref, op, goal in TARGETS:
+        summary = {s["server"]: s for s in summarize(rows, ["quiesce", ref], mode)}
+        q, r = summary.get("quiesce"), summary.get(ref)
+        if not q or not r or not r[key[what]]:
+            out.append(f"| {mode} | {label[what]} | — | — | — | {op} {goal:.2f}× {ref} | not run |")
+            continue
+        value = q[key[what]] / r[key[what]]
+        met = value >= goal if op == ">=" else value <= goal
+        by = "" if met else f" by {abs(value - goal):.2f}"
+        d = {"rate": 0, "cpu": 2, "p50": 1}[what]
+        out.append(f"| {mode} | {label[what]} | {fmt(q[key[what]], d)} | {fmt(r[key[what]], d)} ({ref}) "
+                   f"| {value:.2f}× | {op} {goal:.2f}× | {'met' if met else 'missed' + by} |")
+    out.append("\nAllocation per echo message is measured by JMH, not here: "
+               "`make bench ARGS='-prof gc EchoBench'`.\n")
+    return out
+
+
 def ratio(summary, row, ref):
     base = next((s for s in summary if s["server"] == ref), None)
     if base is None or not base["median"] or row["median"] is None:
@@ -630,6 +666,7 @@ def write_report(args, rows, skipped, info, elapsed):
         "pingpong": "pingpong: one message in flight per connection",
         "pipeline": f"pipeline: {args.depth} messages in flight per connection",
         "short": "short: connect, one message, close (msgs/s = connections/s)",
+        "single": "single: one connection, one message in flight (round-trip latency)",
         "http": "HTTP/1.1 plaintext (wrk; msgs/s = requests/s)",
     }
     for mode in modes:
@@ -650,6 +687,7 @@ def write_report(args, rows, skipped, info, elapsed):
         if png in pngs:
             L.append(f"\n![{mode}]({rel(png)})")
         L.append("")
+    L.extend(targets_section(rows, args))
     if skipped:
         L.append("## Skipped\n")
         for (name, kind), why in skipped.items():
