@@ -18,7 +18,11 @@ public final class ChunkQueue {
     private Chunk tail;
     private long readableBytes;
 
-    /** @param memory where the chunks come from and go back to */
+    /**
+     * Makes an empty queue.
+     *
+     * @param memory where the chunks come from and go back to
+     */
     public ChunkQueue(ReactorMemory memory) {
         this.memory = memory;
     }
@@ -43,7 +47,11 @@ public final class ChunkQueue {
         return head != null && head == tail;
     }
 
-    /** Copies {@code src} to the tail. @param src the bytes to queue */
+    /**
+     * Copies {@code src} to the tail.
+     *
+     * @param src the bytes to queue
+     */
     public void append(MemorySegment src) {
         long off = 0;
         long left = src.byteSize();
@@ -115,7 +123,11 @@ public final class ChunkQueue {
         return n;
     }
 
-    /** {@return how many bytes the first {@code entries} entries of {@link #gather} cover} @param entries as returned by gather */
+    /**
+     * {@return how many bytes the first {@code entries} entries of {@link #gather} cover}
+     *
+     * @param entries as returned by gather
+     */
     public long gatheredBytes(int entries) {
         long sum = 0;
         int n = 0;

@@ -82,7 +82,11 @@ public final class ReactorMemory implements AutoCloseable {
         return new Chunk(chunkSize);
     }
 
-    /** Returns {@code c} to the pool, or frees it if the pool is full. @param c a chunk from {@link #acquire()} */
+    /**
+     * Returns {@code c} to the pool, or frees it if the pool is full.
+     *
+     * @param c a chunk from {@link #acquire()}
+     */
     public void release(Chunk c) {
         chunksInUse--;
         c.reset();

@@ -38,7 +38,11 @@ public final class QuiesceMetrics implements MeterBinder {
 
     private final ReactorGroup group;
 
-    /** @param group the reactors to export */
+    /**
+     * Makes a binder for {@code group}'s reactors.
+     *
+     * @param group the reactors to export
+     */
     public QuiesceMetrics(ReactorGroup group) {
         this.group = group;
     }

@@ -85,9 +85,17 @@ public sealed interface Connection permits TcpConnection {
     /** {@return a future completed after the fd has been released and {@code onClose} has run} */
     CompletableFuture<Void> closeFuture();
 
-    /** {@return the peer's address} @throws IllegalStateException once closed */
+    /**
+     * {@return the peer's address}
+     *
+     * @throws IllegalStateException once closed
+     */
     InetSocketAddress remoteAddress();
 
-    /** {@return this end's address} @throws IllegalStateException once closed */
+    /**
+     * {@return this end's address}
+     *
+     * @throws IllegalStateException once closed
+     */
     InetSocketAddress localAddress();
 }

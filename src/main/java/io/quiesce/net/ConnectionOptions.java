@@ -55,13 +55,21 @@ public record ConnectionOptions(boolean tcpNoDelay, boolean keepAlive, int recei
                 32 * 1024, 64 * 1024, 64L << 20, 256 * 1024);
     }
 
-    /** {@return a copy with {@code TCP_NODELAY} set} @param on the value */
+    /**
+     * {@return a copy with {@code TCP_NODELAY} set}
+     *
+     * @param on the value
+     */
     public ConnectionOptions withTcpNoDelay(boolean on) {
         return new ConnectionOptions(on, keepAlive, receiveBufferSize, sendBufferSize, lingerSeconds,
                 readIdleTimeout, writeTimeout, lowWatermark, highWatermark, maxQueuedBytes, readBudget);
     }
 
-    /** {@return a copy with {@code SO_KEEPALIVE} set} @param on the value */
+    /**
+     * {@return a copy with {@code SO_KEEPALIVE} set}
+     *
+     * @param on the value
+     */
     public ConnectionOptions withKeepAlive(boolean on) {
         return new ConnectionOptions(tcpNoDelay, on, receiveBufferSize, sendBufferSize, lingerSeconds,
                 readIdleTimeout, writeTimeout, lowWatermark, highWatermark, maxQueuedBytes, readBudget);
@@ -77,7 +85,11 @@ public record ConnectionOptions(boolean tcpNoDelay, boolean keepAlive, int recei
                 readIdleTimeout, writeTimeout, lowWatermark, highWatermark, maxQueuedBytes, readBudget);
     }
 
-    /** {@return a copy with {@code SO_LINGER}} @param seconds -1 for off */
+    /**
+     * {@return a copy with {@code SO_LINGER}}
+     *
+     * @param seconds -1 for off
+     */
     public ConnectionOptions withLinger(int seconds) {
         return new ConnectionOptions(tcpNoDelay, keepAlive, receiveBufferSize, sendBufferSize, seconds,
                 readIdleTimeout, writeTimeout, lowWatermark, highWatermark, maxQueuedBytes, readBudget);
@@ -103,13 +115,21 @@ public record ConnectionOptions(boolean tcpNoDelay, boolean keepAlive, int recei
                 readIdleTimeout, writeTimeout, low, high, Math.max(maxQueuedBytes, high), readBudget);
     }
 
-    /** {@return a copy with this hard queue limit} @param bytes see {@link #maxQueuedBytes()} */
+    /**
+     * {@return a copy with this hard queue limit}
+     *
+     * @param bytes see {@link #maxQueuedBytes()}
+     */
     public ConnectionOptions withMaxQueuedBytes(long bytes) {
         return new ConnectionOptions(tcpNoDelay, keepAlive, receiveBufferSize, sendBufferSize, lingerSeconds,
                 readIdleTimeout, writeTimeout, lowWatermark, highWatermark, bytes, readBudget);
     }
 
-    /** {@return a copy with this per-wake read budget} @param bytes see {@link #readBudget()} */
+    /**
+     * {@return a copy with this per-wake read budget}
+     *
+     * @param bytes see {@link #readBudget()}
+     */
     public ConnectionOptions withReadBudget(int bytes) {
         return new ConnectionOptions(tcpNoDelay, keepAlive, receiveBufferSize, sendBufferSize, lingerSeconds,
                 readIdleTimeout, writeTimeout, lowWatermark, highWatermark, maxQueuedBytes, bytes);

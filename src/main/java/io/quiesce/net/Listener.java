@@ -140,7 +140,11 @@ final class Listener implements EventHandler {
         TcpConnection.accepted(c, fd, o, handler);
     }
 
-    /** Stops accepting for a while. @param errno what accept4 said, or 0 for an exception */
+    /**
+     * Stops accepting for a while.
+     *
+     * @param errno what accept4 said, or 0 for an exception
+     */
     private void backOff(int errno) {
         if (backingOff) {
             return;

@@ -90,7 +90,11 @@ final class NetContext {
         }
     }
 
-    /** {@code setsockopt(SO_LINGER, {1, seconds})}. @return 0 or {@code -errno} */
+    /**
+     * {@code setsockopt(SO_LINGER, {1, seconds})}.
+     *
+     * @return 0 or {@code -errno}
+     */
     static int setLinger(Syscalls sys, MemorySegment linger, int fd, int seconds) {
         linger.set(ValueLayout.JAVA_INT, 0, 1);
         linger.set(ValueLayout.JAVA_INT, 4, seconds);

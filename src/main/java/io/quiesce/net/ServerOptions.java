@@ -30,22 +30,38 @@ public record ServerOptions(int backlog, boolean sharedListener, int acceptBatch
         return new ServerOptions(Syscalls.SOMAXCONN, false, 64, ConnectionOptions.defaults());
     }
 
-    /** {@return a copy with this backlog} @param n the backlog */
+    /**
+     * {@return a copy with this backlog}
+     *
+     * @param n the backlog
+     */
     public ServerOptions withBacklog(int n) {
         return new ServerOptions(n, sharedListener, acceptBatch, connection);
     }
 
-    /** {@return a copy with one shared listener or one per reactor} @param shared true for one */
+    /**
+     * {@return a copy with one shared listener or one per reactor}
+     *
+     * @param shared true for one
+     */
     public ServerOptions withSharedListener(boolean shared) {
         return new ServerOptions(backlog, shared, acceptBatch, connection);
     }
 
-    /** {@return a copy with this accept batch} @param n accepts per wake-up */
+    /**
+     * {@return a copy with this accept batch}
+     *
+     * @param n accepts per wake-up
+     */
     public ServerOptions withAcceptBatch(int n) {
         return new ServerOptions(backlog, sharedListener, n, connection);
     }
 
-    /** {@return a copy with these connection options} @param options the options */
+    /**
+     * {@return a copy with these connection options}
+     *
+     * @param options the options
+     */
     public ServerOptions withConnection(ConnectionOptions options) {
         return new ServerOptions(backlog, sharedListener, acceptBatch, options);
     }

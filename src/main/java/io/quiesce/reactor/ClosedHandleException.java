@@ -4,7 +4,11 @@ package io.quiesce.reactor;
 public class ClosedHandleException extends IllegalStateException {
     private static final long serialVersionUID = 1L;
 
-    /** @param message what was asked of what */
+    /**
+     * Makes the exception.
+     *
+     * @param message what was asked of what
+     */
     public ClosedHandleException(String message) {
         super(message);
     }

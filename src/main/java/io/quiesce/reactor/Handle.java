@@ -117,7 +117,11 @@ public final class Handle {
         return attachment;
     }
 
-    /** Sets the user's attachment. @param value anything, or null */
+    /**
+     * Sets the user's attachment.
+     *
+     * @param value anything, or null
+     */
     public void attach(Object value) {
         this.attachment = value;
     }

@@ -52,7 +52,11 @@ public final class Interest {
         return interest;
     }
 
-    /** {@return a readable form of a ready or interest set, e.g. {@code "READ|PEER_CLOSED"}} */
+    /**
+     * {@return a readable form of a ready or interest set, e.g. {@code "READ|PEER_CLOSED"}}
+     *
+     * @param bits {@link Interest} bits
+     */
     public static String toString(int bits) {
         StringBuilder sb = new StringBuilder();
         append(sb, bits, READ, "READ");

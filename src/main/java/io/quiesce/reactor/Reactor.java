@@ -217,6 +217,9 @@ public final class Reactor implements Executor {
     /**
      * Runs {@code task} on the reactor thread once {@code delay} has passed.
      *
+     * @param delay how long from now, at least 0
+     * @param unit the unit of {@code delay}
+     * @param task what to run
      * @return the scheduled task, which can be cancelled from any thread
      * @throws IllegalArgumentException if {@code delay} is negative
      */

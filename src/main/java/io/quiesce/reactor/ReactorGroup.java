@@ -48,12 +48,20 @@ public final class ReactorGroup implements AutoCloseable {
             return new Options(Runtime.getRuntime().availableProcessors(), false, 256, 8192, "quiesce-reactor-");
         }
 
-        /** {@return a copy with {@code threads} reactors} @param threads at least 1 */
+        /**
+         * {@return a copy with {@code threads} reactors}
+         *
+         * @param threads at least 1
+         */
         public Options withThreads(int threads) {
             return new Options(threads, pinCpus, initialEvents, maxEvents, threadNamePrefix);
         }
 
-        /** {@return a copy with CPU pinning on or off} @param pin whether to pin */
+        /**
+         * {@return a copy with CPU pinning on or off}
+         *
+         * @param pin whether to pin
+         */
         public Options withPinCpus(boolean pin) {
             return new Options(threads, pin, initialEvents, maxEvents, threadNamePrefix);
         }
@@ -67,7 +75,11 @@ public final class ReactorGroup implements AutoCloseable {
             return new Options(threads, pinCpus, initial, max, threadNamePrefix);
         }
 
-        /** {@return a copy with another thread-name prefix} @param prefix the prefix */
+        /**
+         * {@return a copy with another thread-name prefix}
+         *
+         * @param prefix the prefix
+         */
         public Options withThreadNamePrefix(String prefix) {
             return new Options(threads, pinCpus, initialEvents, maxEvents, prefix);
         }
@@ -121,7 +133,11 @@ public final class ReactorGroup implements AutoCloseable {
         return reactors;
     }
 
-    /** {@return reactor {@code index}} @param index 0 to size-1 */
+    /**
+     * {@return reactor {@code index}}
+     *
+     * @param index 0 to size-1
+     */
     public Reactor reactor(int index) {
         return reactors.get(index);
     }

@@ -133,7 +133,11 @@ public final class ReactorStats {
         handlesOpen = n;
     }
 
-    /** {@return the current value of {@code counter}} */
+    /**
+     * {@return the current value of {@code counter}}
+     *
+     * @param counter which counter
+     */
     public long get(Counter counter) {
         return (long) LONGS.getOpaque(values, counter.ordinal());
     }

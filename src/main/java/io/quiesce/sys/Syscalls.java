@@ -263,7 +263,11 @@ public final class Syscalls {
 
     // ---- epoll ----
 
-    /** {@code epoll_create1(EPOLL_CLOEXEC)}. @return the epoll fd or {@code -errno} */
+    /**
+     * {@code epoll_create1(EPOLL_CLOEXEC)}.
+     *
+     * @return the epoll fd or {@code -errno}
+     */
     public int epollCreate() {
         try {
             return ret((int) EPOLL_CREATE1.invokeExact(capture, LinuxH.EPOLL_CLOEXEC()));
@@ -326,7 +330,11 @@ public final class Syscalls {
 
     // ---- eventfd ----
 
-    /** {@code eventfd(initval, flags | EFD_CLOEXEC)}. @return the fd or {@code -errno} */
+    /**
+     * {@code eventfd(initval, flags | EFD_CLOEXEC)}.
+     *
+     * @return the fd or {@code -errno}
+     */
     public int eventfd(int initialValue, int flags) {
         try {
             return ret((int) EVENTFD.invokeExact(capture, initialValue, flags | EFD_CLOEXEC));
@@ -335,7 +343,11 @@ public final class Syscalls {
         }
     }
 
-    /** Adds {@code value} to an eventfd's counter. @return 8 or {@code -errno} */
+    /**
+     * Adds {@code value} to an eventfd's counter.
+     *
+     * @return 8 or {@code -errno}
+     */
     public long eventfdWrite(int fd, long value) {
         scratchLong.set(ValueLayout.JAVA_LONG, 0, value);
         return write(fd, scratchLong, 8);
@@ -354,7 +366,11 @@ public final class Syscalls {
 
     // ---- plain I/O ----
 
-    /** {@code read(fd, buf, count)}. @return bytes read, 0 at EOF, or {@code -errno} */
+    /**
+     * {@code read(fd, buf, count)}.
+     *
+     * @return bytes read, 0 at EOF, or {@code -errno}
+     */
     public long read(int fd, MemorySegment buf, long count) {
         try {
             return ret((long) READ.invokeExact(capture, fd, buf, count));
@@ -376,7 +392,11 @@ public final class Syscalls {
         }
     }
 
-    /** {@code readv(fd, iov, iovcnt)}. @return bytes read, 0 at EOF, or {@code -errno} */
+    /**
+     * {@code readv(fd, iov, iovcnt)}.
+     *
+     * @return bytes read, 0 at EOF, or {@code -errno}
+     */
     public long readv(int fd, MemorySegment iov, int iovCount) {
         try {
             return ret((long) READV.invokeExact(capture, fd, iov, iovCount));
@@ -399,7 +419,11 @@ public final class Syscalls {
         }
     }
 
-    /** {@code send(fd, buf, count, flags)}. @return bytes sent or {@code -errno} */
+    /**
+     * {@code send(fd, buf, count, flags)}.
+     *
+     * @return bytes sent or {@code -errno}
+     */
     public long send(int fd, MemorySegment buf, long count, int flags) {
         try {
             return ret((long) SEND.invokeExact(capture, fd, buf, count, flags));
@@ -426,7 +450,11 @@ public final class Syscalls {
         }
     }
 
-    /** {@code recv(fd, buf, count, flags)}. @return bytes received, 0 at EOF, or {@code -errno} */
+    /**
+     * {@code recv(fd, buf, count, flags)}.
+     *
+     * @return bytes received, 0 at EOF, or {@code -errno}
+     */
     public long recv(int fd, MemorySegment buf, long count, int flags) {
         try {
             return ret((long) RECV.invokeExact(capture, fd, buf, count, flags));
@@ -435,7 +463,11 @@ public final class Syscalls {
         }
     }
 
-    /** {@code close(fd)}. @return 0 or {@code -errno} */
+    /**
+     * {@code close(fd)}.
+     *
+     * @return 0 or {@code -errno}
+     */
     public int close(int fd) {
         try {
             return ret((int) CLOSE.invokeExact(capture, fd));
@@ -444,7 +476,11 @@ public final class Syscalls {
         }
     }
 
-    /** {@code fcntl(fd, cmd, arg)}. @return the command's result or {@code -errno} */
+    /**
+     * {@code fcntl(fd, cmd, arg)}.
+     *
+     * @return the command's result or {@code -errno}
+     */
     public int fcntl(int fd, int cmd, int arg) {
         try {
             return ret((int) FCNTL.invokeExact(capture, fd, cmd, arg));
@@ -453,7 +489,11 @@ public final class Syscalls {
         }
     }
 
-    /** A close-on-exec duplicate of {@code fd} ({@code F_DUPFD_CLOEXEC}). @return the new fd or {@code -errno} */
+    /**
+     * A close-on-exec duplicate of {@code fd} ({@code F_DUPFD_CLOEXEC}).
+     *
+     * @return the new fd or {@code -errno}
+     */
     public int dup(int fd) {
         return fcntl(fd, F_DUPFD_CLOEXEC, 0);
     }
@@ -479,7 +519,11 @@ public final class Syscalls {
 
     // ---- sockets ----
 
-    /** {@code socket(domain, type | SOCK_CLOEXEC, protocol)}. @return the fd or {@code -errno} */
+    /**
+     * {@code socket(domain, type | SOCK_CLOEXEC, protocol)}.
+     *
+     * @return the fd or {@code -errno}
+     */
     public int socket(int domain, int type, int protocol) {
         try {
             return ret((int) SOCKET.invokeExact(capture, domain, type | SOCK_CLOEXEC, protocol));
@@ -508,7 +552,11 @@ public final class Syscalls {
         }
     }
 
-    /** {@code bind(fd, addr, len)}. @return 0 or {@code -errno} */
+    /**
+     * {@code bind(fd, addr, len)}.
+     *
+     * @return 0 or {@code -errno}
+     */
     public int bind(int fd, MemorySegment addr, int addrLen) {
         try {
             return ret((int) BIND.invokeExact(capture, fd, addr, addrLen));
@@ -517,7 +565,11 @@ public final class Syscalls {
         }
     }
 
-    /** {@code listen(fd, backlog)}. @return 0 or {@code -errno} */
+    /**
+     * {@code listen(fd, backlog)}.
+     *
+     * @return 0 or {@code -errno}
+     */
     public int listen(int fd, int backlog) {
         try {
             return ret((int) LISTEN.invokeExact(capture, fd, backlog));
@@ -541,7 +593,11 @@ public final class Syscalls {
         }
     }
 
-    /** {@code connect(fd, addr, len)}. @return 0 or {@code -errno} ({@code -EINPROGRESS} when non-blocking) */
+    /**
+     * {@code connect(fd, addr, len)}.
+     *
+     * @return 0 or {@code -errno} ({@code -EINPROGRESS} when non-blocking)
+     */
     public int connect(int fd, MemorySegment addr, int addrLen) {
         try {
             return ret((int) CONNECT.invokeExact(capture, fd, addr, addrLen));
@@ -550,13 +606,21 @@ public final class Syscalls {
         }
     }
 
-    /** {@code setsockopt} of an {@code int} option. @return 0 or {@code -errno} */
+    /**
+     * {@code setsockopt} of an {@code int} option.
+     *
+     * @return 0 or {@code -errno}
+     */
     public int setsockopt(int fd, int level, int option, int value) {
         scratchInt2.set(ValueLayout.JAVA_INT, 0, value);
         return setsockopt(fd, level, option, scratchInt2, 4);
     }
 
-    /** {@code setsockopt(fd, level, option, value, len)}. @return 0 or {@code -errno} */
+    /**
+     * {@code setsockopt(fd, level, option, value, len)}.
+     *
+     * @return 0 or {@code -errno}
+     */
     public int setsockopt(int fd, int level, int option, MemorySegment value, int len) {
         try {
             return ret((int) SETSOCKOPT.invokeExact(capture, fd, level, option, value, len));
@@ -596,7 +660,11 @@ public final class Syscalls {
         }
     }
 
-    /** {@code getpeername(fd, addr, addrLen)}. @return 0 or {@code -errno} */
+    /**
+     * {@code getpeername(fd, addr, addrLen)}.
+     *
+     * @return 0 or {@code -errno}
+     */
     public int getpeername(int fd, MemorySegment addr, MemorySegment addrLen) {
         try {
             return ret((int) GETPEERNAME.invokeExact(capture, fd, addr, addrLen));
@@ -605,7 +673,11 @@ public final class Syscalls {
         }
     }
 
-    /** {@code shutdown(fd, how)}. @return 0 or {@code -errno} */
+    /**
+     * {@code shutdown(fd, how)}.
+     *
+     * @return 0 or {@code -errno}
+     */
     public int shutdown(int fd, int how) {
         try {
             return ret((int) SHUTDOWN.invokeExact(capture, fd, how));
@@ -616,7 +688,11 @@ public final class Syscalls {
 
     // ---- timers, scheduling, limits ----
 
-    /** {@code timerfd_create(clock, flags | TFD_CLOEXEC)}. @return the fd or {@code -errno} */
+    /**
+     * {@code timerfd_create(clock, flags | TFD_CLOEXEC)}.
+     *
+     * @return the fd or {@code -errno}
+     */
     public int timerfdCreate(int clock, int flags) {
         try {
             return ret((int) TIMERFD_CREATE.invokeExact(capture, clock, flags | TFD_CLOEXEC));
@@ -645,7 +721,11 @@ public final class Syscalls {
         }
     }
 
-    /** Pins the calling thread to one CPU. @return 0 or {@code -errno} */
+    /**
+     * Pins the calling thread to one CPU.
+     *
+     * @return 0 or {@code -errno}
+     */
     public int pinCurrentThread(int cpu) {
         scratchCpuSet.fill((byte) 0);
         long word = scratchCpuSet.getAtIndex(ValueLayout.JAVA_LONG, cpu / 64);
@@ -730,7 +810,11 @@ public final class Syscalls {
         }
     }
 
-    /** {@code setrlimit(RLIMIT_NOFILE, {soft, hard})}. @return 0 or {@code -errno} */
+    /**
+     * {@code setrlimit(RLIMIT_NOFILE, {soft, hard})}.
+     *
+     * @return 0 or {@code -errno}
+     */
     public int setFileLimit(long soft, long hard) {
         MemorySegment lim = scratchTime.asSlice(0, rlimit.layout().byteSize());
         rlimit.rlim_cur(lim, soft);

@@ -28,7 +28,6 @@ class WithoutMicrometerTest {
         Process p = new ProcessBuilder(java,
                 "--module-path", classes + File.pathSeparator + jctools,
                 "--add-modules", "io.quiesce",
-                "--add-exports", "io.quiesce/io.quiesce.sys=ALL-UNNAMED", // the child program uses the syscall layer
                 "--enable-native-access=io.quiesce",
                 "--sun-misc-unsafe-memory-access=allow",
                 "-cp", testClasses,
