@@ -507,14 +507,17 @@ public final class Syscalls {
     public int pipe(int[] fds, int flags) {
         try {
             int r = ret((int) PIPE2.invokeExact(capture, scratchInt2, flags | O_CLOEXEC));
-            if (r == 0) {
-                fds[0] = scratchInt2.getAtIndex(ValueLayout.JAVA_INT, 0);
-                fds[1] = scratchInt2.getAtIndex(ValueLayout.JAVA_INT, 1);
-            }
-            return r;
+            return r == 0 ? readFdPair(fds) : r;
         } catch (Throwable t) {
             throw linkFailure(t);
         }
+    }
+
+    /** Copies the two fds {@code pipe2}/{@code socketpair} wrote into scratch memory. @return 0 */
+    private int readFdPair(int[] fds) {
+        fds[0] = scratchInt2.getAtIndex(ValueLayout.JAVA_INT, 0);
+        fds[1] = scratchInt2.getAtIndex(ValueLayout.JAVA_INT, 1);
+        return 0;
     }
 
     // ---- sockets ----
@@ -542,11 +545,7 @@ public final class Syscalls {
         try {
             int r = ret((int) SOCKETPAIR.invokeExact(capture, domain, type | SOCK_CLOEXEC, protocol,
                     scratchInt2));
-            if (r == 0) {
-                fds[0] = scratchInt2.getAtIndex(ValueLayout.JAVA_INT, 0);
-                fds[1] = scratchInt2.getAtIndex(ValueLayout.JAVA_INT, 1);
-            }
-            return r;
+            return r == 0 ? readFdPair(fds) : r;
         } catch (Throwable t) {
             throw linkFailure(t);
         }
