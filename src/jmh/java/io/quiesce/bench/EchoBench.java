@@ -18,7 +18,7 @@ import java.net.InetSocketAddress;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Echo dispatch end to end on loopback: the benchmark thread sends 64 bytes over a blocking socket
+ * Echo dispatch and the write path end to end on loopback: the benchmark thread sends 64 bytes over a blocking socket
  * and reads the echo; one reactor runs the echo handler (read, handler, send). The client side
  * allocates nothing (syscalls through a {@link Syscalls} table), so {@code -prof gc} shows the
  * reactor's allocation per message (target 0 B/op). {@code metrics=bound} binds
@@ -37,6 +37,14 @@ public class EchoBench {
     @Param({"none", "bound"})
     public String metrics;
 
+    /**
+     * The write path: {@code 1}, the echo is one {@code write} (sent with {@code send});
+     * {@code 4}, the handler writes the 64 bytes as four 16-byte pieces, which the connection
+     * gathers into one {@code sendmsg}.
+     */
+    @Param({"1", "4"})
+    public int writes;
+
     private ReactorGroup group;
     private Server server;
     private PrometheusMeterRegistry registry;
@@ -51,9 +59,29 @@ public class EchoBench {
     public void setup() throws Exception {
         group = ReactorGroup.start(ReactorGroup.Options.defaults().withThreads(1));
         server = Server.bind(group, new InetSocketAddress("127.0.0.1", 0), () -> new ConnectionHandler() {
+            // The pieces are slices of the read buffer, cut once per distinct read segment, so
+            // that the benchmark's own handler allocates nothing per message.
+            private MemorySegment sliced;
+            private MemorySegment[] pieces;
+
             @Override
             public void onRead(Connection c, MemorySegment data) {
-                c.write(data);
+                if (writes == 1) {
+                    c.write(data);
+                    return;
+                }
+                if (data != sliced) {
+                    long piece = Math.max(1, data.byteSize() / writes);
+                    var list = new java.util.ArrayList<MemorySegment>();
+                    for (long off = 0; off < data.byteSize(); off += piece) {
+                        list.add(data.asSlice(off, Math.min(piece, data.byteSize() - off)));
+                    }
+                    pieces = list.toArray(MemorySegment[]::new);
+                    sliced = data;
+                }
+                for (MemorySegment p : pieces) {
+                    c.write(p);
+                }
             }
         });
         if (metrics.equals("bound")) {
