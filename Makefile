@@ -47,11 +47,14 @@ $(CP_FILE): pom.xml
 
 EXAMPLE_ARGS = $(if $(PORT),--port $(PORT)) $(if $(THREADS),--threads $(THREADS))
 
+# A server stopped by Ctrl-C or SIGTERM exits 130 or 143 after its clean shutdown: not an error.
+STOPPED_OK = s=$$?; [ $$s -eq 0 ] || [ $$s -eq 130 ] || [ $$s -eq 143 ]
+
 run: build
-	$(JAVA) $(JVM_OPTS) -cp $(RUN_CP) io.quiesce.examples.HttpServer $(EXAMPLE_ARGS)
+	@$(JAVA) $(JVM_OPTS) -cp $(RUN_CP) io.quiesce.examples.HttpServer $(EXAMPLE_ARGS); $(STOPPED_OK)
 
 echo: build
-	$(JAVA) $(JVM_OPTS) -cp $(RUN_CP) io.quiesce.examples.EchoServer $(EXAMPLE_ARGS)
+	@$(JAVA) $(JVM_OPTS) -cp $(RUN_CP) io.quiesce.examples.EchoServer $(EXAMPLE_ARGS); $(STOPPED_OK)
 
 demo: build
 	$(JAVA) $(JVM_OPTS) -cp $(RUN_CP) io.quiesce.examples.Demo
