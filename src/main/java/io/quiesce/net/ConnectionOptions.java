@@ -9,7 +9,8 @@ import java.time.Duration;
  * @param keepAlive {@code SO_KEEPALIVE} (default off)
  * @param receiveBufferSize {@code SO_RCVBUF} in bytes, 0 for the system default
  * @param sendBufferSize {@code SO_SNDBUF} in bytes, 0 for the system default
- * @param lingerSeconds {@code SO_LINGER} in seconds, -1 for off (the default)
+ * @param lingerSeconds {@code SO_LINGER}: -1 for off (the default) or 0 (close sends a reset); a
+ *        positive linger is refused, as it would block the reactor thread in {@code close}
  * @param readIdleTimeout close with a {@link java.net.SocketTimeoutException} when nothing has been
  *        read for this long; {@link Duration#ZERO} for none (the default)
  * @param writeTimeout close with a {@link java.net.SocketTimeoutException} when queued bytes have
@@ -31,8 +32,10 @@ public record ConnectionOptions(boolean tcpNoDelay, boolean keepAlive, int recei
         if (receiveBufferSize < 0 || sendBufferSize < 0) {
             throw new IllegalArgumentException("buffer sizes must be >= 0");
         }
-        if (lingerSeconds < -1) {
-            throw new IllegalArgumentException("lingerSeconds must be >= -1: " + lingerSeconds);
+        if (lingerSeconds < -1 || lingerSeconds > 0) {
+            // A positive SO_LINGER makes close() wait for the peer's ACK, even on a non-blocking
+            // socket, and the close runs on the reactor thread: it would stall every connection.
+            throw new IllegalArgumentException("lingerSeconds must be -1 (off) or 0 (reset on close): " + lingerSeconds);
         }
         if (readIdleTimeout == null || writeTimeout == null) {
             throw new NullPointerException("timeouts must not be null (use Duration.ZERO)");

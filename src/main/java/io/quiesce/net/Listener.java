@@ -69,6 +69,9 @@ final class Listener implements EventHandler {
 
     @Override
     public void onEvent(Handle h, int ready) {
+        if (handle == null) {
+            handle = h; // the first event can come before register() has stored it
+        }
         if (backingOff) {
             return;
         }

@@ -214,8 +214,8 @@ final class TcpConnection implements Connection, EventHandler {
         open();
         if (closed && closeCause != null) {
             f.completeExceptionally(closeCause);
-        } else {
-            f.complete(this);
+        } else if (!f.complete(this)) {
+            abortNow(); // the caller cancelled (or timed out) the connect: nobody will use this connection
         }
     }
 
@@ -424,6 +424,10 @@ final class TcpConnection implements Connection, EventHandler {
 
     /** Sends what is queued until the kernel takes no more. */
     private void flush() throws Exception {
+        if (outputShut) { // a write from another thread raced shutdownOutput(): nothing may follow the FIN
+            dropInbox();
+            return;
+        }
         drainInbox();
         long sentTotal = 0;
         while (!out.isEmpty()) {
@@ -457,7 +461,8 @@ final class TcpConnection implements Connection, EventHandler {
             ctx.stats.add(ReactorStats.Counter.BYTES_WRITTEN, sentTotal);
             long q = (long) QUEUED.getAndAdd(this, -sentTotal) - sentTotal;
             lastWriteProgressNanos = writeTimer != null ? System.nanoTime() : 0;
-            if (unwritable && q <= options.lowWatermark()) {
+            // Another thread may have queued past the high mark since q was read: then stay unwritable.
+            if (unwritable && q <= options.lowWatermark() && queuedBytes() <= options.highWatermark()) {
                 unwritable = false;
                 handler.onWritable(this);
                 if (closed) {
@@ -549,11 +554,12 @@ final class TcpConnection implements Connection, EventHandler {
         closed = true;
         closingVisible = true;
         writesOpen = false;
+        long dropped = out.readableBytes();
         if (reactor.inReactorThread()) {
             out.clear(); // off the reactor thread (it has stopped) the chunks are simply dropped
         }
         dropInbox();
-        QUEUED.setVolatile(this, out.readableBytes());
+        QUEUED.getAndAdd(this, -dropped); // subtract, not set: a racing writer's count stays balanced
         cancel(readIdleTimer);
         cancel(writeTimer);
         cancel(drainTimer);
@@ -647,6 +653,7 @@ final class TcpConnection implements Connection, EventHandler {
             if (!reserve(len)) {
                 return false;
             }
+            drainInbox(); // writes made earlier on other threads go first
             out.append(data);
             requestFlush();
             return true;
@@ -672,6 +679,7 @@ final class TcpConnection implements Connection, EventHandler {
             if (!reserve(length)) {
                 return false;
             }
+            drainInbox(); // writes made earlier on other threads go first
             out.append(data, offset, length);
             requestFlush();
             return true;
