@@ -91,6 +91,12 @@ public class ReactorBench {
         c.handle.closeAsync().join();
     }
 
+    /** The blocking API: {@code close(Duration)} (spins up to 50 µs, then parks). */
+    @Benchmark
+    public void foreignCloseBlocking(ToClose c) throws Exception {
+        c.handle.close(java.time.Duration.ofSeconds(10));
+    }
+
     /** Close, then spin on the future: close requested to fd released, without the caller's wake-up. */
     @Benchmark
     public void foreignCloseSpin(ToClose c) {
