@@ -193,9 +193,27 @@ final class TcpConnection implements Connection, EventHandler {
         lastReadNanos = now;
         lastWriteProgressNanos = now;
         armTimers();
+        callbackPass(OPEN_PASS, 0);
+    }
+
+    /** One step run as a callback pass; non-capturing, so passing one allocates nothing. */
+    @FunctionalInterface
+    private interface Pass {
+        void run(TcpConnection c, int ready) throws Exception;
+    }
+
+    private static final Pass OPEN_PASS = (c, ready) -> c.handler.onOpen(c);
+    private static final Pass READ_PASS = (c, ready) -> c.readLoop(ready);
+    private static final Pass FLUSH_PASS = (c, ready) -> c.flush();
+
+    /**
+     * Runs {@code pass} with writes deferred to one flush at its end ({@link #requestFlush}); an
+     * exception fails only this connection. {@link #onEvent}, the hot path, inlines the same shape.
+     */
+    private void callbackPass(Pass pass, int ready) {
         inCallbacks = true;
         try {
-            handler.onOpen(this);
+            pass.run(this, ready);
             endCallbacks();
         } catch (Throwable t) {
             fail(t);
@@ -342,18 +360,7 @@ final class TcpConnection implements Connection, EventHandler {
         }
         int ready = pendingReady;
         pendingReady = 0;
-        inCallbacks = true;
-        try {
-            readLoop(ready);
-            if (!closed && flushAtEnd) {
-                flushAtEnd = false;
-                flush();
-            }
-        } catch (Throwable t) {
-            fail(t);
-        } finally {
-            inCallbacks = false;
-        }
+        callbackPass(READ_PASS, ready);
     }
 
     // ------------------------------------------------------------------ reactor thread: writes
@@ -383,14 +390,7 @@ final class TcpConnection implements Connection, EventHandler {
             dropInbox();
             return;
         }
-        inCallbacks = true;
-        try {
-            flush();
-        } catch (Throwable t) {
-            fail(t);
-        } finally {
-            inCallbacks = false;
-        }
+        callbackPass(FLUSH_PASS, 0);
     }
 
     private void drainInbox() {
