@@ -251,7 +251,7 @@ public final class Handle {
     public void interest(int interest) {
         Interest.check(interest);
         requireOpen("interest");
-        reactor.changeInterest(this, interest, false);
+        reactor.changeInterest(this, interest);
     }
 
     /** {@return the interest last asked for} (reactor thread view) */
@@ -266,7 +266,7 @@ public final class Handle {
      */
     public void rearm() {
         requireOpen("rearm");
-        reactor.changeInterest(this, -1, true);
+        reactor.changeInterest(this, -1);
     }
 
     private void requireOpen(String what) {

@@ -385,7 +385,7 @@ public final class Reactor implements Executor {
         }
     }
 
-    void changeInterest(Handle h, int interest, boolean rearm) {
+    void changeInterest(Handle h, int interest) { // interest -1: re-arm a ONESHOT with the mask it has
         if (inReactorThread()) {
             applyInterest(h, interest);
         } else {
