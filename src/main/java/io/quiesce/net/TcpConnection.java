@@ -9,6 +9,7 @@ import io.quiesce.reactor.Interest;
 import io.quiesce.reactor.Reactor;
 import io.quiesce.reactor.ReactorStats;
 import io.quiesce.reactor.ScheduledTask;
+import io.quiesce.reactor.internal.ReactorInternals;
 import io.quiesce.sys.Errno;
 import io.quiesce.sys.SockAddr;
 import io.quiesce.sys.SyscallException;
@@ -124,7 +125,7 @@ final class TcpConnection implements Connection, EventHandler {
         this.handler = handler;
         this.out = new ChunkQueue(ctx.memory);
         this.readBufferSize = ctx.readBuffer.byteSize();
-        this.handle = reactor.registerUnshared(fd, Interest.SOCKET_DEFAULT, this);
+        this.handle = ReactorInternals.registerOwned(reactor, fd, Interest.SOCKET_DEFAULT, this);
     }
 
     /**

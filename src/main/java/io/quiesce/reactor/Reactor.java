@@ -17,6 +17,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.PriorityQueue;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -26,9 +28,16 @@ import java.util.function.Supplier;
  * One event loop: one platform thread that alone owns one epoll fd, one eventfd for wakeups, an
  * MPSC task queue, timers, the batch of pending interest changes and the handle table.
  *
- * <p><b>The loop.</b> Run tasks; run due timers; flush interest changes; advance the epoch and
- * finish the closes it allows; {@code epoll_wait} (timeout from the nearest timer, in
- * nanoseconds through {@code epoll_pwait2}); dispatch; advance the epoch and finish closes.
+ * <p><b>The loop.</b> Run tasks; run due timers; flush interest changes; finish closes;
+ * {@code epoll_wait} (timeout from the nearest timer, in nanoseconds through
+ * {@code epoll_pwait2}); dispatch; finish closes.
+ *
+ * <p><b>Closes</b> are finished only between batches (never inside a handler), and to a fixpoint:
+ * an {@code onClose} or a close-future continuation that closes another handle or drops a last
+ * reference is finished in the same pass, so the loop never waits while a finishable close is
+ * pending. A close requested once the reactor has shut its door (shutdown, or its loop failed) is
+ * finished by the reactor while it drains, or, once it has exited, by the closing thread itself:
+ * the fd is released and the future completed, but no user callback runs on a foreign thread.
  *
  * <p><b>Timers</b> live in a heap on the reactor thread; the loop passes the nearest deadline to
  * {@code epoll_pwait2} as a nanosecond timeout. That gives the kernel's resolution without a
@@ -44,6 +53,14 @@ import java.util.function.Supplier;
  */
 public final class Reactor implements Executor {
     private static final System.Logger LOG = System.getLogger(Reactor.class.getName());
+    /** The reactor whose thread this is, if any. */
+    private static final ThreadLocal<Reactor> CURRENT = new ThreadLocal<>();
+    /**
+     * Every live handle by fd number, process-wide: a second registration of a number that a live
+     * handle owns is refused (two owners would both close it). An entry leaves just before its
+     * {@code close(fd)}, so the number cannot be handed out again while the entry is there.
+     */
+    private static final ConcurrentHashMap<Integer, Handle> FD_OWNERS = new ConcurrentHashMap<>();
     private static final long WAKE_TOKEN = -1L;
     private static final int AWAKE = 0;
     private static final int PARKED = 1;
@@ -84,6 +101,16 @@ public final class Reactor implements Executor {
     @SuppressWarnings("unused") // through EPOCH
     private volatile long epoch;
     private volatile boolean shutdownRequested;
+    /**
+     * Closes (and last releases) that arrived after the door shut, when the task queue no longer
+     * takes them: drained by the reactor while it still runs, by the arriving thread once
+     * {@link #exited} is set. The two checks (add, then read {@code exited}; set {@code exited},
+     * then drain) ensure one of the two sees every entry.
+     */
+    private final ConcurrentLinkedQueue<Handle> orphans = new ConcurrentLinkedQueue<>();
+    /** The reactor thread has finished every close it will ever finish. */
+    private volatile boolean exited;
+    private final Runnable finishClosesTask = this::finishCloses;
 
     // ---- reactor thread only ----
     private final HandleTable table = new HandleTable();
@@ -102,6 +129,7 @@ public final class Reactor implements Executor {
     private Arena arena;
     private boolean pwait2 = true;
     private boolean shutdownStarted;
+    private boolean finishing;
 
     Reactor(int index, ReactorGroup.Options options) throws SyscallException {
         this.index = index;
@@ -141,6 +169,11 @@ public final class Reactor implements Executor {
         return stats;
     }
 
+    /** {@return the reactor whose thread calls this, or null on any other thread} */
+    static Reactor current() {
+        return CURRENT.get();
+    }
+
     /** {@return whether the caller is this reactor's thread} */
     public boolean inReactorThread() {
         return Thread.currentThread() == thread;
@@ -175,13 +208,20 @@ public final class Reactor implements Executor {
      */
     @Override
     public void execute(Runnable task) {
+        if (!tryExecute(task)) {
+            throw new RejectedExecutionException("reactor " + index + " is shut down");
+        }
+    }
+
+    /** {@link #execute} that answers false instead of throwing once the door is shut. */
+    private boolean tryExecute(Runnable task) {
         if (inReactorThread()) {
             tasks.offer(task);
-            return;
+            return true;
         }
         if ((int) PRODUCERS.getAndAdd(this, 1) < 0) {
             PRODUCERS.getAndAdd(this, -1);
-            throw new RejectedExecutionException("reactor " + index + " is shut down");
+            return false;
         }
         try {
             tasks.offer(task);
@@ -189,6 +229,7 @@ public final class Reactor implements Executor {
         } finally {
             PRODUCERS.getAndAdd(this, -1);
         }
+        return true;
     }
 
     /** Wakes the reactor if it is parked, otherwise counts an elided wakeup. Inside the producer guard. */
@@ -220,8 +261,12 @@ public final class Reactor implements Executor {
      * @param delay how long from now, at least 0
      * @param unit the unit of {@code delay}
      * @param task what to run
-     * @return the scheduled task, which can be cancelled from any thread
+     * @return the scheduled task, which can be cancelled from any thread; a timer still pending
+     *         when the reactor shuts down (or scheduled while it does) is cancelled, so
+     *         {@link ScheduledTask#isCancelled()} tells that it will never run
      * @throws IllegalArgumentException if {@code delay} is negative
+     * @throws RejectedExecutionException if called from another thread once the reactor has shut
+     *         down
      */
     public ScheduledTask schedule(long delay, TimeUnit unit, Runnable task) {
         if (delay < 0) {
@@ -240,7 +285,11 @@ public final class Reactor implements Executor {
     }
 
     private void addTimer(ScheduledTask t) {
-        if (shutdownStarted || t.isCancelled()) {
+        if (shutdownStarted) {
+            t.cancel(); // it will never run: say so
+            return;
+        }
+        if (t.isCancelled()) {
             return;
         }
         int cancelled = cancelledTimers.get();
@@ -273,25 +322,23 @@ public final class Reactor implements Executor {
      * @param interest {@link Interest} bits
      * @param handler called on the reactor thread when the fd is ready
      * @return the handle
-     * @throws IllegalArgumentException on a negative fd or unknown interest bits
+     * @throws IllegalArgumentException on a negative fd, unknown interest bits, or an fd number
+     *         that a live handle (of any reactor) already owns: two owners would both close it
      * @throws ClosedHandleException if the reactor has shut down
      */
     public Handle register(int fd, int interest, EventHandler handler) {
+        // epoll-dup-shutdown-close.txt: the caller made this fd and may hold a dup of it, which
+        // would keep the registration alive after close(fd); so its close always issues the DEL.
         return register(fd, interest, handler, false);
     }
 
     /**
-     * Same as {@link #register(int, int, EventHandler)} for an fd the caller created and never
-     * handed out: no {@code dup} of it can exist, so its close skips the explicit
-     * {@code EPOLL_CTL_DEL} (closing the fd removes it from epoll). Passing an fd that may be
-     * shared would break the close guarantee for its duplicates.
-     *
-     * @param fd an open fd, created by the caller and never shared
-     * @param interest {@link Interest} bits
-     * @param handler called on the reactor thread when the fd is ready
-     * @return the handle
+     * Registers an fd that Quiesce itself created and never exposes (the net layer's sockets):
+     * no {@code dup} of it can exist, so its close skips the explicit {@code EPOLL_CTL_DEL}
+     * (closing the fd removes it from epoll). Not public: a caller's own fd may always have been
+     * dup'd. Reached from the net layer through {@code io.quiesce.reactor.internal}.
      */
-    public Handle registerUnshared(int fd, int interest, EventHandler handler) {
+    Handle registerOwned(int fd, int interest, EventHandler handler) {
         return register(fd, interest, handler, true);
     }
 
@@ -307,14 +354,16 @@ public final class Reactor implements Executor {
             throw new ClosedHandleException("reactor " + index + " is shutting down");
         }
         Handle h = new Handle(this, fd, interest, handler, exclusive);
+        Handle owner = FD_OWNERS.putIfAbsent(fd, h);
+        if (owner != null) {
+            throw new IllegalArgumentException("fd " + fd + " is already registered (" + owner
+                    + " on reactor " + owner.reactor().index + "): one live handle per fd");
+        }
         if (inReactorThread()) {
             attach(h);
-        } else {
-            try {
-                execute(() -> attach(h));
-            } catch (RejectedExecutionException e) {
-                throw new ClosedHandleException("reactor " + index + " is shut down");
-            }
+        } else if (!tryExecute(() -> attach(h))) {
+            FD_OWNERS.remove(fd, h);
+            throw new ClosedHandleException("reactor " + index + " is shut down");
         }
         return h;
     }
@@ -361,28 +410,60 @@ public final class Reactor implements Executor {
 
     // ------------------------------------------------------------------ handle callbacks
 
-    void closeRequested(Handle h, Throwable cause) {
+    void closeRequested(Handle h) {
         if (inReactorThread()) {
-            processClose(h, cause);
-        } else {
-            try {
-                execute(() -> processClose(h, cause));
-            } catch (RejectedExecutionException e) {
-                // The thread is gone and dispatches nothing: the barrier has passed for good.
-                finishOffThread(h);
-            }
+            processClose(h);
+        } else if (!tryExecute(() -> processClose(h))) {
+            adopt(h);
         }
     }
 
     void lastReferenceDropped(Handle h) {
         if (inReactorThread()) {
-            return; // finishCloses() runs before the next wait
+            return; // finishCloses() runs at the next point between batches, before any wait
         }
-        try {
-            execute(this::finishCloses);
-        } catch (RejectedExecutionException e) {
-            finishOffThread(h);
+        if (!tryExecute(finishClosesTask)) {
+            adopt(h);
         }
+    }
+
+    /**
+     * The door is shut, so the task queue takes nothing more: leave {@code h} to the reactor's
+     * drain, or finish it here if the reactor has already exited.
+     */
+    private void adopt(Handle h) {
+        orphans.add(h);
+        if (exited) {
+            finishOrphansOffThread();
+        }
+    }
+
+    /**
+     * After the reactor exited: release every orphan with no reference left. Its fd is no longer
+     * in any epoll this reactor waits on (it waits on none), so no event can reach it; the fd is
+     * closed and the future completed, but {@code onClose} does not run on this foreign thread.
+     */
+    private void finishOrphansOffThread() {
+        Handle h;
+        while ((h = orphans.poll()) != null) {
+            if (h.references() == 0 && h.tryMarkClosed()) {
+                closeFd(h, Syscalls.current());
+                LOG.log(System.Logger.Level.DEBUG, "fd {0} released after reactor {1} exited; onClose not run off its thread",
+                        h.fd(), index);
+                h.closeFuture().complete(null);
+            } // else a reference is still held: its release adopts it again
+        }
+    }
+
+    /** Reactor thread: takes over the closes that arrived after the door shut. */
+    private boolean adoptOrphans() {
+        boolean any = false;
+        Handle h;
+        while ((h = orphans.poll()) != null) {
+            any = true;
+            processClose(h); // no-op if already processed: then it waits in `closing`
+        }
+        return any;
     }
 
     void changeInterest(Handle h, int interest) { // interest -1: re-arm a ONESHOT with the mask it has
@@ -404,25 +485,28 @@ public final class Reactor implements Executor {
     // ------------------------------------------------------------------ reactor thread
 
     private void attach(Handle h) {
-        if (h.closeProcessed) {
-            return; // closed before it was ever attached
-        }
-        table.add(h);
         stats.increment(Counter.HANDLES_REGISTERED);
-        stats.handlesOpen(table.open());
-        batch.change(h, h.wantedInterest);
+        if (!h.isOpen()) {
+            // Closed by another thread before this task ran. Its close request (a task behind this
+            // one, or an orphan once the door has shut) finishes it; it never enters the table or
+            // the kernel, so no event can follow its onClose.
+            return;
+        }
         if (shutdownStarted) { // slipped in while the reactor was closing everything
             h.closeWith(new ClosedHandleException("reactor " + index + " is shutting down"));
+            return;
         }
+        table.add(h);
+        stats.handlesOpen(table.open());
+        batch.change(h, h.wantedInterest);
     }
 
-    /** Step 1 of the close protocol: DEL, mark the slot dead, wait for the barrier. */
-    private void processClose(Handle h, Throwable cause) {
+    /** Step 1 of the close protocol: DEL and mark the slot dead; the release waits for the references. */
+    private void processClose(Handle h) {
         if (h.closeProcessed) {
             return;
         }
         h.closeProcessed = true;
-        h.closeCause = cause;
         if (h.slot >= 0) {
             int r = batch.remove(h);
             if (r < 0) {
@@ -434,38 +518,65 @@ public final class Reactor implements Executor {
             stats.increment(Counter.CTL_ADD_SAVED);
             stats.increment(Counter.CTL_DEL_SAVED);
         }
-        h.delEpoch = (long) EPOCH.get(this);
         closing.add(h);
     }
 
-    /** Step 3: for each closing handle past the barrier with no reference left, release the fd. */
-    private void finishCloses() {
-        if (closing.isEmpty()) {
-            return;
+    /**
+     * Step 2: releases every processed close with no reference left, to a fixpoint. Called only
+     * between batches, never inside a handler, and that is the quiescence barrier: processClose
+     * ran on this thread and freed the slot (bumping its generation), so the rest of any batch
+     * already fetched drops the handle's events by token, and no handler of it is running; a
+     * handler that closed its own handle returned before we got here. An onClose or a close
+     * future's continuation may close more handles or drop last references: each pass that
+     * released something looks again, so the loop never waits with a finishable close pending.
+     *
+     * @return whether anything was released
+     */
+    private boolean finishCloses() {
+        if (finishing || closing.isEmpty()) {
+            return false;
         }
-        long now = (long) EPOCH.get(this);
-        for (int n = closing.size(); n > 0; n--) {
-            Handle h = closing.poll();
-            if (h.delEpoch < now && h.references() == 0) {
-                release(h);
-            } else {
-                closing.add(h);
+        finishing = true;
+        boolean any = false;
+        try {
+            boolean progress = true;
+            while (progress && !closing.isEmpty()) {
+                progress = false;
+                for (int n = closing.size(); n > 0; n--) {
+                    Handle h = closing.poll();
+                    if (h.references() == 0) {
+                        release(h);
+                        progress = true;
+                    } else {
+                        closing.add(h);
+                    }
+                }
+                any |= progress;
             }
+        } finally {
+            finishing = false;
         }
+        return any;
     }
 
     private void release(Handle h) {
         if (!h.tryMarkClosed()) {
             return;
         }
-        int r = sys.close(h.fd());
+        closeFd(h, sys);
+        stats.increment(Counter.CLOSES_COMPLETED);
+        stats.recordCloseLatency(System.nanoTime() - h.closeRequestedNanos);
+        notifyClosed(h);
+    }
+
+    /** {@code close(fd)} of a handle marked CLOSED: exactly once. */
+    private void closeFd(Handle h, Syscalls s) {
+        FD_OWNERS.remove(h.fd(), h); // before close: the number is not reusable until then
+        int r = s.close(h.fd());
         if (r < 0) {
             stats.increment(Counter.CLOSE_ERRORS);
             LOG.log(System.Logger.Level.WARNING, "close(fd {0}): {1}", h.fd(), Errno.name(-r));
         }
-        stats.increment(Counter.CLOSES_COMPLETED);
-        stats.recordCloseLatency(System.nanoTime() - h.closeRequestedNanos);
-        notifyClosed(h);
     }
 
     private static void notifyClosed(Handle h) {
@@ -478,19 +589,13 @@ public final class Reactor implements Executor {
         }
     }
 
-    /** A close finished after the reactor stopped (a reference outlived it). */
-    private static void finishOffThread(Handle h) {
-        if (h.references() == 0 && h.tryMarkClosed()) {
-            Syscalls.current().close(h.fd());
-            notifyClosed(h);
-        }
-    }
-
     private void advanceEpoch() {
         EPOCH.setRelease(this, (long) EPOCH.get(this) + 1);
     }
 
     private void run() {
+        CURRENT.set(this);
+        Throwable failure = null;
         try (Arena a = Arena.ofConfined()) {
             arena = a;
             sys = new Syscalls(a);
@@ -506,18 +611,33 @@ public final class Reactor implements Executor {
             }
             try {
                 loop();
-            } finally {
-                closeLocals();
+            } catch (Throwable t) {
+                failure = t;
+                LOG.log(System.Logger.Level.ERROR, "reactor " + index + " failed; closing its "
+                        + table.open() + " handles and " + closing.size() + " pending closes", t);
             }
+            drainAfterStop(failure);
+            exited = true;
+            finishClosesAtExit();
+            closeLocals();
         } catch (Throwable t) {
-            LOG.log(System.Logger.Level.ERROR, "reactor " + index + " failed", t);
-            terminated.completeExceptionally(t);
+            if (failure == null) {
+                failure = t;
+            }
+            LOG.log(System.Logger.Level.ERROR, "reactor " + index + " failed while stopping", t);
         } finally {
+            exited = true;
             shutDoor();
+            finishOrphansOffThread(); // only if stopping itself failed: else there are none
             Syscalls s = Syscalls.current();
             s.close(wakeFd);
             s.close(epfd);
-            terminated.complete(null);
+            CURRENT.remove();
+            if (failure != null) {
+                terminated.completeExceptionally(failure);
+            } else {
+                terminated.complete(null);
+            }
         }
     }
 
@@ -529,7 +649,6 @@ public final class Reactor implements Executor {
             if (!batch.isEmpty()) {
                 batch.flush(this::registrationFailed);
             }
-            advanceEpoch();
             finishCloses();
             if (shutdownRequested && shutdownStep()) {
                 return;
@@ -579,24 +698,35 @@ public final class Reactor implements Executor {
         return Math.max(0, next.deadlineNanos - System.nanoTime());
     }
 
+    /**
+     * {@code epoll_wait} for at most {@code timeoutNanos} ({@code -1}: no limit). EINTR (a signal
+     * arrived; a sampling profiler sends them all the time) waits again for what is left until
+     * the deadline, not for the whole timeout again, so signals never postpone a timer.
+     */
     private int epollWait(long timeoutNanos) throws SyscallException {
+        long deadline = timeoutNanos > 0 ? System.nanoTime() + timeoutNanos : 0;
+        long remaining = timeoutNanos;
         while (true) {
             int n;
             if (pwait2) {
-                n = sys.epollWaitNanos(epfd, events, maxEvents, timeoutNanos);
+                n = sys.epollWaitNanos(epfd, events, maxEvents, remaining);
                 if (n == -Errno.ENOSYS) { // Linux < 5.11: millisecond timeouts, rounded up
                     pwait2 = false;
                     continue;
                 }
             } else {
-                int millis = timeoutNanos < 0 ? -1 : (int) Math.min(Integer.MAX_VALUE, (timeoutNanos + 999_999) / 1_000_000);
+                int millis = remaining < 0 ? -1 : (int) Math.min(Integer.MAX_VALUE, (remaining + 999_999) / 1_000_000);
                 n = sys.epollWait(epfd, events, maxEvents, millis);
             }
             if (n >= 0) {
                 return n;
             }
-            if (n != -Errno.EINTR) { // EINTR: a signal arrived; nothing is lost, just wait again
+            if (n != -Errno.EINTR) {
                 throw new SyscallException("epoll_wait", epfd, -n);
+            }
+            stats.increment(Counter.EPOLL_WAITS_INTERRUPTED);
+            if (timeoutNanos > 0) {
+                remaining = Math.max(0, deadline - System.nanoTime());
             }
         }
     }
@@ -681,18 +811,84 @@ public final class Reactor implements Executor {
     private boolean shutdownStep() {
         if (!shutdownStarted) {
             shutdownStarted = true;
-            timers.clear();
-            List<Handle> open = new ArrayList<>();
-            table.forEach(open::add);
-            for (Handle h : open) {
-                h.closeWith(null);
-            }
+            cancelTimers();
+            closeAll(null);
         }
+        adoptOrphans(); // closes that found the door shut (none before it shuts)
         if (table.open() > 0 || !closing.isEmpty() || !tasks.isEmpty()) {
             return false;
         }
         shutDoor();
-        return tasks.isEmpty(); // else: run what came in before the door shut, then look again
+        // What came in before the door shut, and closes that found it shut, are finished first.
+        return tasks.isEmpty() && orphans.isEmpty();
+    }
+
+    private void cancelTimers() {
+        for (ScheduledTask t : timers) {
+            t.cancel();
+        }
+        timers.clear();
+    }
+
+    /** Closes every handle in the table (a snapshot: closing changes it). */
+    private void closeAll(Throwable cause) {
+        List<Handle> open = new ArrayList<>();
+        table.forEach(open::add);
+        for (Handle h : open) {
+            h.closeWith(cause);
+        }
+    }
+
+    /**
+     * After the loop ended, normally (nothing is left: a no-op) or by failing: shuts the door,
+     * then runs what was accepted before it shut, closes every handle and finishes every close it
+     * can, until nothing moves. After a failure there is no further batch, so nothing waits for
+     * one. A handle with a reference still held is finished by its last release.
+     */
+    private void drainAfterStop(Throwable failure) {
+        shutdownRequested = true;
+        shutdownStarted = true;
+        shutDoor();
+        cancelTimers();
+        Throwable cause = failure == null ? null : new ClosedHandleException("reactor " + index + " failed: " + failure);
+        for (int pass = 0; pass < 1_000; pass++) { // bounded: a task may keep queueing tasks
+            boolean progress = false;
+            try {
+                progress |= runAllTasks();
+                progress |= adoptOrphans();
+                closeAll(cause);
+                progress |= finishCloses();
+            } catch (Throwable t) {
+                LOG.log(System.Logger.Level.WARNING, "reactor " + index + ": closing after a failure", t);
+            }
+            if (!progress && tasks.isEmpty() && orphans.isEmpty() && table.open() == 0) {
+                return;
+            }
+        }
+    }
+
+    private boolean runAllTasks() {
+        boolean any = false;
+        Runnable t;
+        while ((t = tasks.poll()) != null) {
+            any = true;
+            stats.increment(Counter.TASKS_RUN);
+            try {
+                t.run();
+            } catch (Throwable e) {
+                LOG.log(System.Logger.Level.WARNING, "task on reactor " + index + " threw", e);
+            }
+        }
+        return any;
+    }
+
+    /**
+     * Reactor thread, after {@link #exited} is set: the last chance to finish, here and with
+     * onClose, what arrived in between. Later arrivals are finished by their own thread.
+     */
+    private void finishClosesAtExit() {
+        adoptOrphans();
+        finishCloses();
     }
 
     /** Asks the reactor to close every handle, then stop. Returns at once. */
