@@ -53,6 +53,7 @@ final class TcpConnection implements Connection, EventHandler {
     private static final VarHandle QUEUED;
     private static final VarHandle FLUSH_SCHEDULED;
     private static final VarHandle INBOX;
+    private static final VarHandle WRITERS;
     private static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(30);
 
     static {
@@ -61,6 +62,7 @@ final class TcpConnection implements Connection, EventHandler {
             QUEUED = l.findVarHandle(TcpConnection.class, "queuedBytes", long.class);
             FLUSH_SCHEDULED = l.findVarHandle(TcpConnection.class, "flushScheduled", int.class);
             INBOX = l.findVarHandle(TcpConnection.class, "inbox", ConcurrentLinkedQueue.class);
+            WRITERS = l.findVarHandle(TcpConnection.class, "foreignWriters", int.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -87,6 +89,13 @@ final class TcpConnection implements Connection, EventHandler {
     private volatile boolean unwritable;
     /** False once the output is shut down or the connection is closing: writes are refused. */
     private volatile boolean writesOpen = true;
+    /**
+     * Other threads inside {@link #writeForeign}, with the sign bit set once writes are shut (the
+     * reactor's door, for one connection): once {@link #shutWrites} returns, every foreign write
+     * that answered true is in the inbox, so it is sent or the close reports why it was not.
+     */
+    @SuppressWarnings("unused") // through WRITERS
+    private volatile int foreignWriters;
     /** Set once a close has begun, for {@link #isOpen()} on any thread. */
     private volatile boolean closingVisible;
     private volatile InetSocketAddress remote;
@@ -108,6 +117,7 @@ final class TcpConnection implements Connection, EventHandler {
     private boolean outputShut;
     private boolean closing;
     private boolean closed;
+    private boolean aborted;
     private Throwable closeCause;
     private long lastReadNanos;
     private long lastWriteProgressNanos;
@@ -405,14 +415,29 @@ final class TcpConnection implements Connection, EventHandler {
         }
     }
 
-    private void dropInbox() {
+    /** Drops what other threads queued; {@return the bytes dropped} */
+    private long dropInbox() {
         ConcurrentLinkedQueue<byte[]> q = inbox;
         if (q == null) {
-            return;
+            return 0;
         }
+        long dropped = 0;
         byte[] b;
         while ((b = q.poll()) != null) {
             QUEUED.getAndAdd(this, (long) -b.length);
+            dropped += b.length;
+        }
+        return dropped;
+    }
+
+    /** Reactor thread: refuses writes from now on and waits out the foreign writers in flight. */
+    private void shutWrites() {
+        if (writesOpen) {
+            writesOpen = false;
+            WRITERS.getAndAdd(this, Integer.MIN_VALUE);
+        }
+        while ((int) WRITERS.getVolatile(this) != Integer.MIN_VALUE) {
+            Thread.onSpinWait(); // a writer between its check and its offer: nanoseconds
         }
     }
 
@@ -515,7 +540,7 @@ final class TcpConnection implements Connection, EventHandler {
         }
         closing = true;
         closingVisible = true;
-        writesOpen = false;
+        shutWrites();
         readPaused = true;
         pendingReady = 0;
         requestFlush(); // the flush closes once the queue is empty
@@ -538,12 +563,13 @@ final class TcpConnection implements Connection, EventHandler {
         closed = true;
         closing = true;
         closingVisible = true;
-        writesOpen = false;
+        shutWrites();
         handle.close();
     }
 
     private void abortNow() {
         if (!closed) {
+            aborted = true; // the caller asked for the queue to be dropped
             NetContext.setLinger(sys, ctx.linger, fd, 0); // close sends RST, drops the queue
             closeNow();
         }
@@ -552,20 +578,25 @@ final class TcpConnection implements Connection, EventHandler {
     /** The handle is closed and the fd released: free the queue, stop timers, tell the handler. */
     @Override
     public void onClose(Handle h, Throwable cause) {
+        assert reactor.inReactorThread() : "onClose runs on the reactor thread only";
         closed = true;
         closingVisible = true;
-        writesOpen = false;
+        shutWrites();
         long dropped = out.readableBytes();
-        if (reactor.inReactorThread()) {
-            out.clear(); // off the reactor thread (it has stopped) the chunks are simply dropped
-        }
-        dropInbox();
+        out.clear();
+        long droppedForeign = dropInbox();
         QUEUED.getAndAdd(this, -dropped); // subtract, not set: a racing writer's count stays balanced
         cancel(readIdleTimer);
         cancel(writeTimer);
         cancel(drainTimer);
         cancel(connectTimer);
         Throwable why = closeCause != null ? closeCause : cause;
+        if (why == null && !aborted && dropped + droppedForeign > 0) {
+            // Closed under it (its reactor shut down): every write that answered true is either
+            // sent or reported here.
+            why = new java.net.SocketException((dropped + droppedForeign)
+                    + " queued bytes were not sent: the connection was closed by its reactor");
+        }
         if (connectFuture != null) {
             connectFuture.completeExceptionally(why != null ? why
                     : new ClosedHandleException("closed before the connection was established"));
@@ -689,17 +720,25 @@ final class TcpConnection implements Connection, EventHandler {
     }
 
     private boolean writeForeign(byte[] copy) {
-        if (!reserve(copy.length)) {
+        if ((int) WRITERS.getAndAdd(this, 1) < 0) { // writes are shut: refused, not dropped later
+            WRITERS.getAndAdd(this, -1);
             return false;
         }
-        ConcurrentLinkedQueue<byte[]> q = inbox;
-        if (q == null) {
-            var fresh = new ConcurrentLinkedQueue<byte[]>();
-            q = INBOX.compareAndSet(this, null, fresh) ? fresh : inbox;
+        try {
+            if (!reserve(copy.length)) {
+                return false;
+            }
+            ConcurrentLinkedQueue<byte[]> q = inbox;
+            if (q == null) {
+                var fresh = new ConcurrentLinkedQueue<byte[]>();
+                q = INBOX.compareAndSet(this, null, fresh) ? fresh : inbox;
+            }
+            q.offer(copy);
+            scheduleFlushTask();
+            return true;
+        } finally {
+            WRITERS.getAndAdd(this, -1);
         }
-        q.offer(copy);
-        scheduleFlushTask();
-        return true;
     }
 
     /** Counts {@code len} more queued bytes, or closes the connection if that passes the hard limit. */
@@ -765,7 +804,7 @@ final class TcpConnection implements Connection, EventHandler {
                 return;
             }
             outputShutdownRequested = true;
-            writesOpen = false;
+            shutWrites();
             requestFlush(); // the flush sends FIN once the queue is empty
         });
     }

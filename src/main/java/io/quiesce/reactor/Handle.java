@@ -19,17 +19,21 @@ import java.util.concurrent.TimeoutException;
  * an fd that is about to be released.
  *
  * <p><b>Close protocol</b> ({@code safe-delete-with-eventfd.txt}). {@link #close()} moves OPEN to
- * CLOSING and drops the owner's reference. On its reactor the fd is then removed from epoll and
- * its slot marked dead, so events already fetched for it in the current batch are skipped; the
- * reactor's epoch (advanced after each finished batch) is the quiescence barrier. When the barrier
- * has passed and the count is zero, {@code close(fd)} is called exactly once, {@link
- * EventHandler#onClose} runs, and the close future completes. After that no handler runs for this
- * handle and the fd number may be reused safely.
+ * CLOSING and drops the owner's reference. On its reactor the fd is then removed from epoll
+ * ({@code EPOLL_CTL_DEL}: a dup of the fd elsewhere would keep the registration alive) and its
+ * slot marked dead, so events already fetched for it in the current batch are skipped. The fd is
+ * released between batches, never while a handler runs (the quiescence barrier), once the count
+ * is zero: {@code close(fd)} is called exactly once, {@link EventHandler#onClose} runs, and the
+ * close future completes. After that no handler runs for this handle and the fd number may be
+ * reused safely. Every close completes: chained from an {@code onClose}, at shutdown, and when the
+ * reactor's loop fails (then with a {@link ClosedHandleException} as the cause). If the reactor
+ * has already stopped when the last reference is dropped, the dropping thread releases the fd
+ * and completes the future, but {@code onClose} does not run: callbacks run on the reactor
+ * thread only.
  *
  * <p><b>Threads.</b> {@link #close()}, {@link #closeAsync()}, {@link #close(Duration)},
  * {@link #tryRetain()}, {@link #release()}, {@link #interest(int)} and {@link #rearm()} may be
- * called from any thread. {@code close(Duration)} blocks and so must not be called on the
- * reactor's own thread.
+ * called from any thread. {@code close(Duration)} blocks and so is refused on any reactor thread.
  */
 public final class Handle extends RefCounted {
     /** How long {@link #close(Duration)} spins before it parks (a slow reactor wake-up on a busy VM). */
@@ -158,7 +162,12 @@ public final class Handle extends RefCounted {
         }
     }
 
-    /** {@return the future that completes when this handle's close is done} */
+    /**
+     * {@return the future that completes when this handle's close is done} It is completed on the
+     * reactor thread, right after {@link EventHandler#onClose}, so a dependent added with
+     * {@code thenRun} and friends runs there too and must not block (the reactor stalls while it
+     * does); use the {@code *Async} variants for work that may block.
+     */
     public CompletableFuture<Void> closeFuture() {
         return closeFuture;
     }
