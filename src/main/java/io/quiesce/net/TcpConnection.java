@@ -46,7 +46,7 @@ import java.util.concurrent.TimeUnit;
  * the {@code EPOLLOUT} edge the kernel will raise when space frees (no {@code EPOLLOUT} toggling).
  *
  * <p><b>Close.</b> Through the handle's close protocol. The socket was made by Quiesce and never
- * handed out, so it is registered unshared and its close skips {@code EPOLL_CTL_DEL}.
+ * handed out, so it is registered as owned and its close skips {@code EPOLL_CTL_DEL}.
  */
 final class TcpConnection implements Connection, EventHandler {
     private static final System.Logger LOG = System.getLogger(TcpConnection.class.getName());
@@ -487,17 +487,23 @@ final class TcpConnection implements Connection, EventHandler {
             ctx.stats.add(ReactorStats.Counter.BYTES_WRITTEN, sentTotal);
             long q = (long) QUEUED.getAndAdd(this, -sentTotal) - sentTotal;
             lastWriteProgressNanos = writeTimer != null ? System.nanoTime() : 0;
-            // Another thread may have queued past the high mark since q was read: then stay unwritable.
-            if (unwritable && q <= options.lowWatermark() && queuedBytes() <= options.highWatermark()) {
+            if (unwritable && q <= options.lowWatermark()) {
                 unwritable = false;
-                handler.onWritable(this);
-                if (closed) {
-                    return;
-                }
-                if (flushAtEnd && !out.isEmpty()) { // written from onWritable: loop once more
-                    flushAtEnd = false;
-                    flush();
-                    return;
+                // A Dekker pair with reserve(), which adds first and reads the flag second: a
+                // writer that passed the high mark while the flag was still true did not set it,
+                // but its bytes are in the count by the time we read it again here.
+                if (queuedBytes() > options.highWatermark()) {
+                    unwritable = true;
+                } else {
+                    handler.onWritable(this);
+                    if (closed) {
+                        return;
+                    }
+                    if (flushAtEnd && !out.isEmpty()) { // written from onWritable: loop once more
+                        flushAtEnd = false;
+                        flush();
+                        return;
+                    }
                 }
             }
         }
