@@ -11,7 +11,6 @@ import io.quiesce.reactor.ReactorStats;
 import io.quiesce.reactor.ScheduledTask;
 import io.quiesce.sys.Errno;
 import io.quiesce.sys.SockAddr;
-import io.quiesce.sys.SyscallException;
 import io.quiesce.sys.Syscalls;
 
 import java.io.IOException;
@@ -21,7 +20,6 @@ import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.net.InetSocketAddress;
-import java.net.SocketTimeoutException;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -148,7 +146,7 @@ final class TcpConnection implements Connection, EventHandler {
         Syscalls sys = ctx.sys;
         int fd = sys.socket(SockAddr.family(address), Syscalls.SOCK_STREAM | Syscalls.SOCK_NONBLOCK, 0);
         if (fd < 0) {
-            future.completeExceptionally(new SyscallException("socket", -1, -fd));
+            future.completeExceptionally(Errno.socketException("socket", -1, -fd));
             return;
         }
         int r;
@@ -157,9 +155,9 @@ final class TcpConnection implements Connection, EventHandler {
             int len = SockAddr.encode(address, ctx.sockAddr);
             r = sys.connect(fd, ctx.sockAddr, len);
             if (r < 0 && r != -Errno.EINPROGRESS && r != -Errno.EINTR) {
-                throw new SyscallException("connect", fd, -r);
+                throw Errno.socketException("connect", fd, -r);
             }
-        } catch (SyscallException | RuntimeException e) {
+        } catch (IOException | RuntimeException e) {
             sys.close(fd);
             future.completeExceptionally(e);
             return;
@@ -178,7 +176,7 @@ final class TcpConnection implements Connection, EventHandler {
         } else if (timeout.isPositive()) {
             c.connectTimer = ctx.reactor.schedule(timeout.toNanos(), TimeUnit.NANOSECONDS, () -> {
                 if (c.connectFuture != null && !c.closed) {
-                    c.fail(new SocketTimeoutException("connect to " + address + " timed out after " + timeout));
+                    c.fail(Errno.timedOut("connect", c.fd, "no connection to " + address + " within " + timeout));
                 }
             });
         }
@@ -248,8 +246,8 @@ final class TcpConnection implements Connection, EventHandler {
             }
             int err = sys.getsockoptInt(fd, Syscalls.SOL_SOCKET, Syscalls.SO_ERROR);
             if (err != 0) {
-                fail(err < 0 ? new SyscallException("getsockopt(SO_ERROR)", fd, -err)
-                        : new SyscallException("connect", fd, err));
+                fail(err < 0 ? Errno.socketException("getsockopt(SO_ERROR)", fd, -err)
+                        : Errno.socketException("connect", fd, err));
                 return;
             }
             connected();
@@ -284,7 +282,7 @@ final class TcpConnection implements Connection, EventHandler {
     private void checkSocketError() {
         int err = sys.getsockoptInt(fd, Syscalls.SOL_SOCKET, Syscalls.SO_ERROR);
         if (err > 0) {
-            fail(new SyscallException("socket error (SO_ERROR)", fd, err));
+            fail(Errno.socketException("socket error (SO_ERROR)", fd, err));
         }
     }
 
@@ -324,7 +322,7 @@ final class TcpConnection implements Connection, EventHandler {
             } else if (n == -Errno.EAGAIN) {
                 break;
             } else if (n != -Errno.EINTR) {
-                fail(new SyscallException("read", fd, (int) -n));
+                fail(Errno.socketException("read", fd, (int) -n));
                 break;
             }
         }
@@ -453,7 +451,7 @@ final class TcpConnection implements Connection, EventHandler {
             } else if (r == -Errno.EAGAIN) {
                 break;
             } else if (r != -Errno.EINTR) {
-                fail(new SyscallException(single ? "send" : "sendmsg", fd, (int) -r));
+                fail(Errno.socketException(single ? "send" : "sendmsg", fd, (int) -r));
                 return;
             }
         }
@@ -480,7 +478,7 @@ final class TcpConnection implements Connection, EventHandler {
         } else if (closing && drainTimer == null) {
             Duration d = options.writeTimeout().isZero() ? DEFAULT_DRAIN_TIMEOUT : options.writeTimeout();
             drainTimer = reactor.schedule(d.toNanos(), TimeUnit.NANOSECONDS,
-                    () -> fail(new SocketTimeoutException("close: queued bytes not drained within " + d)));
+                    () -> fail(Errno.timedOut("close", fd, "queued bytes not drained within " + d)));
         }
     }
 
@@ -489,7 +487,7 @@ final class TcpConnection implements Connection, EventHandler {
         return q == null || q.isEmpty();
     }
 
-    private void outputDrained() throws SyscallException {
+    private void outputDrained() throws IOException {
         if (closing) {
             closeNow();
             return;
@@ -498,7 +496,7 @@ final class TcpConnection implements Connection, EventHandler {
             outputShut = true;
             int r = sys.shutdown(fd, Syscalls.SHUT_WR);
             if (r < 0 && r != -Errno.ENOTCONN) {
-                throw new SyscallException("shutdown(SHUT_WR)", fd, -r);
+                throw Errno.socketException("shutdown(SHUT_WR)", fd, -r);
             }
             if (inputClosed) {
                 closeNow();
@@ -610,7 +608,7 @@ final class TcpConnection implements Connection, EventHandler {
         long timeout = options.readIdleTimeout().toNanos();
         long idle = System.nanoTime() - lastReadNanos;
         if (idle >= timeout) {
-            fail(new SocketTimeoutException("nothing read for " + options.readIdleTimeout()));
+            fail(Errno.timedOut("read", fd, "nothing read for " + options.readIdleTimeout()));
         } else {
             readIdleTimer = reactor.schedule(timeout - idle, TimeUnit.NANOSECONDS, this::checkReadIdle);
         }
@@ -627,7 +625,7 @@ final class TcpConnection implements Connection, EventHandler {
         }
         long stalled = now - lastWriteProgressNanos;
         if (stalled >= timeout) {
-            fail(new SocketTimeoutException("queued bytes made no progress for " + options.writeTimeout()));
+            fail(Errno.timedOut("send", fd, "queued bytes made no progress for " + options.writeTimeout()));
         } else {
             writeTimer = reactor.schedule(timeout - stalled, TimeUnit.NANOSECONDS, this::checkWriteProgress);
         }
@@ -818,7 +816,7 @@ final class TcpConnection implements Connection, EventHandler {
             Syscalls s = Syscalls.current();
             int r = peer ? s.getpeername(fd, addr, len) : s.getsockname(fd, addr, len);
             if (r < 0) {
-                throw new IllegalStateException(new SyscallException(peer ? "getpeername" : "getsockname", fd, -r));
+                throw new IllegalStateException(Errno.socketException(peer ? "getpeername" : "getsockname", fd, -r));
             }
             return SockAddr.decode(addr);
         } finally {
