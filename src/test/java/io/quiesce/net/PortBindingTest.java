@@ -204,6 +204,23 @@ class PortBindingTest {
     }
 
     @Test
+    void anExclusiveServersOwnListenersStillShareItsConnections() throws Exception {
+        Server server = bind(0, ServerOptions.defaults());
+        long before0 = accepts(0);
+        long before1 = accepts(1);
+        connectTimes(server.port(), CONNECTIONS);
+        eventually("every connection accepted", () -> server.stats().accepted() == CONNECTIONS);
+        long on0 = accepts(0) - before0;
+        long on1 = accepts(1) - before1;
+        assertEquals(CONNECTIONS, on0 + on1);
+        assertTrue(on0 > 0 && on1 > 0, "the group's program spreads over every reactor's socket: " + on0 + " / " + on1);
+    }
+
+    private long accepts(int reactor) {
+        return group.reactor(reactor).stats().get(io.quiesce.reactor.ReactorStats.Counter.ACCEPTS);
+    }
+
+    @Test
     void aSingleListenerCannotBeJoinedAtAll() throws Exception {
         Server server = bind(0, ServerOptions.defaults().withSharedListener(true));
         try (ServerSocketChannel joiner = ServerSocketChannel.open(StandardProtocolFamily.INET)) {
