@@ -59,6 +59,13 @@ public final class Errno {
     /** {@code ": EPIPE (Broken pipe)"}, the errno half of every message, once per errno. */
     private static final String[] SUFFIXES = new String[CACHED];
 
+    /**
+     * Loaded with this class: the classes are made on failure paths, and a failure may be EMFILE,
+     * when loading a class from a directory on the class path (it needs an fd) would fail too.
+     */
+    private static final Class<?>[] PRELOADED = {ConnectFailedException.class, BindFailedException.class,
+            NoRouteFailedException.class, SocketFailedException.class, TimedOutException.class, SyscallException.class};
+
     private Errno() {}
 
     /** {@return the symbolic name of {@code errno}, e.g. {@code "EAGAIN"}, or {@code "E?<n>"}} */
