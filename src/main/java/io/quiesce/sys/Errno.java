@@ -70,27 +70,22 @@ public final class Errno {
 
     /** {@return the symbolic name of {@code errno}, e.g. {@code "EAGAIN"}, or {@code "E?<n>"}} */
     public static String name(int errno) {
-        int e = Math.abs(errno);
-        String s = e < CACHED ? NAMES[e] : null;
-        if (s == null) {
-            s = lookup(NAME, e);
-            s = s == null ? "E?" + e : s;
-            if (e < CACHED) {
-                NAMES[e] = s; // a racing thread stores an equal string: harmless
-            }
-        }
-        return s;
+        return cached(NAMES, NAME, errno, "E?");
     }
 
     /** {@return glibc's description of {@code errno}, e.g. {@code "Resource temporarily unavailable"}} */
     public static String message(int errno) {
+        return cached(MESSAGES, DESCRIPTION, errno, "unknown error ");
+    }
+
+    private static String cached(String[] cache, MethodHandle h, int errno, String unknownPrefix) {
         int e = Math.abs(errno);
-        String s = e < CACHED ? MESSAGES[e] : null;
+        String s = e < CACHED ? cache[e] : null;
         if (s == null) {
-            s = lookup(DESCRIPTION, e);
-            s = s == null ? "unknown error " + e : s;
+            s = lookup(h, e);
+            s = s == null ? unknownPrefix + e : s;
             if (e < CACHED) {
-                MESSAGES[e] = s;
+                cache[e] = s; // a racing thread stores an equal string: harmless (String is immutable)
             }
         }
         return s;
