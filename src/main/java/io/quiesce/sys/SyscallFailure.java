@@ -12,8 +12,21 @@ package io.quiesce.sys;
  * words are one {@code instanceof} away:
  *
  * <pre>{@code
- * } catch (ConnectException e) {
- *     if (e instanceof SyscallFailure f && f.errno() == Errno.ECONNREFUSED) { ... }
+ * try {
+ *     connection = Client.connect(reactor, address, handler).get();
+ * } catch (ExecutionException x) {
+ *     if (x.getCause() instanceof ConnectException e
+ *             && e instanceof SyscallFailure f && f.errno() == Errno.ECONNREFUSED) { ... }
+ * }
+ * }</pre>
+ *
+ * <p>or, around {@code Server.bind}:
+ *
+ * <pre>{@code
+ * try {
+ *     server = Server.bind(group, address, handlers);
+ * } catch (BindException e) {
+ *     log.warn("port taken: " + ((SyscallFailure) e).errnoName()); // EADDRINUSE
  * }
  * }</pre>
  *
