@@ -12,7 +12,6 @@ import io.quiesce.reactor.ScheduledTask;
 import io.quiesce.reactor.internal.ReactorInternals;
 import io.quiesce.sys.Errno;
 import io.quiesce.sys.SockAddr;
-import io.quiesce.sys.SyscallException;
 import io.quiesce.sys.Syscalls;
 
 import java.io.IOException;
@@ -22,7 +21,6 @@ import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.net.InetSocketAddress;
-import java.net.SocketTimeoutException;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -159,7 +157,7 @@ final class TcpConnection implements Connection, EventHandler {
         Syscalls sys = ctx.sys;
         int fd = sys.socket(SockAddr.family(address), Syscalls.SOCK_STREAM | Syscalls.SOCK_NONBLOCK, 0);
         if (fd < 0) {
-            future.completeExceptionally(new SyscallException("socket", -1, -fd));
+            future.completeExceptionally(Errno.socketException("socket", -1, -fd));
             return;
         }
         int r;
@@ -168,9 +166,9 @@ final class TcpConnection implements Connection, EventHandler {
             int len = SockAddr.encode(address, ctx.sockAddr);
             r = sys.connect(fd, ctx.sockAddr, len);
             if (r < 0 && r != -Errno.EINPROGRESS && r != -Errno.EINTR) {
-                throw new SyscallException("connect", fd, -r);
+                throw Errno.socketException("connect", fd, -r);
             }
-        } catch (SyscallException | RuntimeException e) {
+        } catch (IOException | RuntimeException e) {
             sys.close(fd);
             future.completeExceptionally(e);
             return;
@@ -189,7 +187,7 @@ final class TcpConnection implements Connection, EventHandler {
         } else if (timeout.isPositive()) {
             c.connectTimer = ctx.reactor.schedule(timeout.toNanos(), TimeUnit.NANOSECONDS, () -> {
                 if (c.connectFuture != null && !c.closed) {
-                    c.fail(new SocketTimeoutException("connect to " + address + " timed out after " + timeout));
+                    c.fail(Errno.timedOut("connect", c.fd, "no connection to " + address + " within " + timeout));
                 }
             });
         }
@@ -259,8 +257,8 @@ final class TcpConnection implements Connection, EventHandler {
             }
             int err = sys.getsockoptInt(fd, Syscalls.SOL_SOCKET, Syscalls.SO_ERROR);
             if (err != 0) {
-                fail(err < 0 ? new SyscallException("getsockopt(SO_ERROR)", fd, -err)
-                        : new SyscallException("connect", fd, err));
+                fail(err < 0 ? Errno.socketException("getsockopt(SO_ERROR)", fd, -err)
+                        : Errno.socketException("connect", fd, err));
                 return;
             }
             connected();
@@ -295,7 +293,7 @@ final class TcpConnection implements Connection, EventHandler {
     private void checkSocketError() {
         int err = sys.getsockoptInt(fd, Syscalls.SOL_SOCKET, Syscalls.SO_ERROR);
         if (err > 0) {
-            fail(new SyscallException("socket error (SO_ERROR)", fd, err));
+            fail(Errno.socketException("socket error (SO_ERROR)", fd, err));
         }
     }
 
@@ -335,7 +333,7 @@ final class TcpConnection implements Connection, EventHandler {
             } else if (n == -Errno.EAGAIN) {
                 break;
             } else if (n != -Errno.EINTR) {
-                fail(new SyscallException("read", fd, (int) -n));
+                fail(Errno.socketException("read", fd, (int) -n));
                 break;
             }
         }
@@ -479,7 +477,7 @@ final class TcpConnection implements Connection, EventHandler {
             } else if (r == -Errno.EAGAIN) {
                 break;
             } else if (r != -Errno.EINTR) {
-                fail(new SyscallException(single ? "send" : "sendmsg", fd, (int) -r));
+                fail(Errno.socketException(single ? "send" : "sendmsg", fd, (int) -r));
                 return;
             }
         }
@@ -512,7 +510,7 @@ final class TcpConnection implements Connection, EventHandler {
         } else if (closing && drainTimer == null) {
             Duration d = options.writeTimeout().isZero() ? DEFAULT_DRAIN_TIMEOUT : options.writeTimeout();
             drainTimer = reactor.schedule(d.toNanos(), TimeUnit.NANOSECONDS,
-                    () -> fail(new SocketTimeoutException("close: queued bytes not drained within " + d)));
+                    () -> fail(Errno.timedOut("close", fd, "queued bytes not drained within " + d)));
         }
     }
 
@@ -521,7 +519,7 @@ final class TcpConnection implements Connection, EventHandler {
         return q == null || q.isEmpty();
     }
 
-    private void outputDrained() throws SyscallException {
+    private void outputDrained() throws IOException {
         if (closing) {
             closeNow();
             return;
@@ -530,7 +528,7 @@ final class TcpConnection implements Connection, EventHandler {
             outputShut = true;
             int r = sys.shutdown(fd, Syscalls.SHUT_WR);
             if (r < 0 && r != -Errno.ENOTCONN) {
-                throw new SyscallException("shutdown(SHUT_WR)", fd, -r);
+                throw Errno.socketException("shutdown(SHUT_WR)", fd, -r);
             }
             if (inputClosed) {
                 closeNow();
@@ -648,7 +646,7 @@ final class TcpConnection implements Connection, EventHandler {
         long timeout = options.readIdleTimeout().toNanos();
         long idle = System.nanoTime() - lastReadNanos;
         if (idle >= timeout) {
-            fail(new SocketTimeoutException("nothing read for " + options.readIdleTimeout()));
+            fail(Errno.timedOut("read", fd, "nothing read for " + options.readIdleTimeout()));
         } else {
             readIdleTimer = reactor.schedule(timeout - idle, TimeUnit.NANOSECONDS, this::checkReadIdle);
         }
@@ -665,7 +663,7 @@ final class TcpConnection implements Connection, EventHandler {
         }
         long stalled = now - lastWriteProgressNanos;
         if (stalled >= timeout) {
-            fail(new SocketTimeoutException("queued bytes made no progress for " + options.writeTimeout()));
+            fail(Errno.timedOut("send", fd, "queued bytes made no progress for " + options.writeTimeout()));
         } else {
             writeTimer = reactor.schedule(timeout - stalled, TimeUnit.NANOSECONDS, this::checkWriteProgress);
         }
@@ -864,7 +862,7 @@ final class TcpConnection implements Connection, EventHandler {
             Syscalls s = Syscalls.current();
             int r = peer ? s.getpeername(fd, addr, len) : s.getsockname(fd, addr, len);
             if (r < 0) {
-                throw new IllegalStateException(new SyscallException(peer ? "getpeername" : "getsockname", fd, -r));
+                throw new IllegalStateException(Errno.socketException(peer ? "getpeername" : "getsockname", fd, -r));
             }
             return SockAddr.decode(addr);
         } finally {
