@@ -46,19 +46,8 @@ public final class Handle extends RefCounted {
     private final CompletableFuture<Void> closeFuture = new CompletableFuture<>();
     private volatile Object attachment;
 
-    // ---- reactor thread only ----
-    /** Slot in the reactor's table, or -1 before registration / after the DEL. */
-    int slot = -1;
-    /** Generation of {@link #slot}; the token is {@code generation << 32 | slot}. */
-    int generation;
-    /** The interest the user wants ({@link Interest} bits). */
-    int wantedInterest;
-    /** The epoll mask the kernel has, {@link #NOT_IN_KERNEL}, or {@link #DISARMED}. */
-    int kernelEvents = NOT_IN_KERNEL;
-    /** In the reactor's batch of pending interest changes. */
-    boolean dirty;
-    /** The reactor has done the DEL step; no event is dispatched from here on. */
-    boolean closeProcessed;
+    /** The reactor's record of this handle; reactor thread only. */
+    final Registration registration;
     /**
      * Why the handle was closed (a handler's exception), for {@link EventHandler#onClose}. Written
      * once, by the thread whose {@link #beginClose()} won, before it hands the close to the
@@ -67,15 +56,11 @@ public final class Handle extends RefCounted {
     Throwable closeCause;
     long closeRequestedNanos;
 
-    static final int NOT_IN_KERNEL = -1;
-    /** A ONESHOT registration that fired: in the kernel, but disabled until a MOD. */
-    static final int DISARMED = -2;
-
     Handle(Reactor reactor, int fd, int interest, EventHandler handler, boolean exclusiveFd) {
         this.reactor = reactor;
         this.fd = fd;
         this.handler = handler;
-        this.wantedInterest = interest;
+        this.registration = new Registration(reactor, interest);
         this.exclusiveFd = exclusiveFd;
     }
 
@@ -207,7 +192,7 @@ public final class Handle extends RefCounted {
 
     /** {@return the interest last asked for} (reactor thread view) */
     public int interest() {
-        return wantedInterest;
+        return registration.wantedInterest();
     }
 
     /**

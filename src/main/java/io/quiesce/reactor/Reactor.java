@@ -4,29 +4,24 @@ import io.quiesce.reactor.ReactorStats.Counter;
 import io.quiesce.sys.Errno;
 import io.quiesce.sys.SyscallException;
 import io.quiesce.sys.Syscalls;
-import org.jctools.queues.MpscUnboundedXaddArrayQueue;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.PriorityQueue;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 
 /**
- * One event loop: one platform thread that alone owns one epoll fd, one eventfd for wakeups, an
- * MPSC task queue, timers, the batch of pending interest changes and the handle table.
+ * One event loop: one platform thread that alone owns one epoll fd, one eventfd for wakeups, a
+ * task queue ({@link TaskInbox}), timers ({@link TimerHeap}), the batch of pending interest
+ * changes ({@link InterestBatch}), the handle table and the closes in progress ({@link CloseQueue}).
  *
  * <p><b>The loop.</b> Run tasks; run due timers; flush interest changes; finish closes;
  * {@code epoll_wait} (timeout from the nearest timer, in nanoseconds through
@@ -39,11 +34,11 @@ import java.util.function.Supplier;
  * finished by the reactor while it drains, or, once it has exited, by the closing thread itself:
  * the fd is released and the future completed, but no user callback runs on a foreign thread.
  *
- * <p><b>Timers</b> live in a heap on the reactor thread; the loop passes the nearest deadline to
- * {@code epoll_pwait2} as a nanosecond timeout. That gives the kernel's resolution without a
- * timerfd: no extra fd per reactor and no {@code timerfd_settime} syscall each time the nearest
- * deadline changes (idle timeouts move it on every read). On kernels before 5.11 ({@code ENOSYS})
- * the loop falls back to {@code epoll_wait}, rounding up to whole milliseconds.
+ * <p><b>Timers</b> pass the nearest deadline to {@code epoll_pwait2} as a nanosecond timeout. That
+ * gives the kernel's resolution without a timerfd: no extra fd per reactor and no
+ * {@code timerfd_settime} syscall each time the nearest deadline changes (idle timeouts move it
+ * on every read). On kernels before 5.11 ({@code ENOSYS}) the loop falls back to
+ * {@code epoll_wait}, rounding up to whole milliseconds.
  *
  * <p><b>Threads.</b> {@link #execute}, {@link #schedule}, {@link #register} and everything on
  * {@link Handle} may be called from any thread; another thread never touches the reactor's state
@@ -55,26 +50,13 @@ public final class Reactor implements Executor {
     private static final System.Logger LOG = System.getLogger(Reactor.class.getName());
     /** The reactor whose thread this is, if any. */
     private static final ThreadLocal<Reactor> CURRENT = new ThreadLocal<>();
-    /**
-     * Every live handle by fd number, process-wide: a second registration of a number that a live
-     * handle owns is refused (two owners would both close it). An entry leaves just before its
-     * {@code close(fd)}, so the number cannot be handed out again while the entry is there.
-     */
-    private static final ConcurrentHashMap<Integer, Handle> FD_OWNERS = new ConcurrentHashMap<>();
     private static final long WAKE_TOKEN = -1L;
-    private static final int AWAKE = 0;
-    private static final int PARKED = 1;
     private static final int MAX_TASKS_PER_ITERATION = 4096;
-    private static final VarHandle WAKE_STATE;
-    private static final VarHandle PRODUCERS;
     private static final VarHandle EPOCH;
 
     static {
         try {
-            var lookup = MethodHandles.lookup();
-            WAKE_STATE = lookup.findVarHandle(Reactor.class, "wakeState", int.class);
-            PRODUCERS = lookup.findVarHandle(Reactor.class, "producers", int.class);
-            EPOCH = lookup.findVarHandle(Reactor.class, "epoch", long.class);
+            EPOCH = MethodHandles.lookup().findVarHandle(Reactor.class, "epoch", long.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -85,43 +67,19 @@ public final class Reactor implements Executor {
     private final int wakeFd;
     private final ReactorGroup.Options options;
     private final ReactorStats stats = new ReactorStats();
-    private final MpscUnboundedXaddArrayQueue<Runnable> tasks = new MpscUnboundedXaddArrayQueue<>(1024);
+    private final TaskInbox inbox;
+    private final CloseQueue closes;
     private final Thread thread;
     private final CompletableFuture<Void> terminated = new CompletableFuture<>();
-    @SuppressWarnings("unused") // through WAKE_STATE
-    private volatile int wakeState = AWAKE;
-    /**
-     * Other threads inside {@link #execute} (offer + wakeup), with the sign bit set once the
-     * reactor has shut its door. The reactor's own eventfd and queue get the same protection as a
-     * handle's fd: once the door is shut and this count has drained, no task can be lost in the
-     * queue and no late wakeup can write into a reused fd number.
-     */
-    @SuppressWarnings("unused") // through PRODUCERS
-    private volatile int producers;
+    private final Runnable finishClosesTask = this::finishCloses;
     @SuppressWarnings("unused") // through EPOCH
     private volatile long epoch;
     private volatile boolean shutdownRequested;
-    /**
-     * Closes (and last releases) that arrived after the door shut, when the task queue no longer
-     * takes them: drained by the reactor while it still runs, by the arriving thread once
-     * {@link #exited} is set. The two checks (add, then read {@code exited}; set {@code exited},
-     * then drain) ensure one of the two sees every entry.
-     */
-    private final ConcurrentLinkedQueue<Handle> orphans = new ConcurrentLinkedQueue<>();
-    /** The reactor thread has finished every close it will ever finish. */
-    private volatile boolean exited;
-    private final Runnable finishClosesTask = this::finishCloses;
 
     // ---- reactor thread only ----
     private final HandleTable table = new HandleTable();
-    private final ArrayDeque<Handle> closing = new ArrayDeque<>();
-    private final PriorityQueue<ScheduledTask> timers = new PriorityQueue<>();
-    /** Per-reactor objects of the layers above ({@link #local}), in creation order. */
-    private final LinkedHashMap<Class<?>, Object> locals = new LinkedHashMap<>();
-    private long timerSequence;
-    private static final int PURGE_MIN_CANCELLED = 256;
-    /** Cancels since the last purge, from any thread. */
-    private final java.util.concurrent.atomic.AtomicInteger cancelledTimers = new java.util.concurrent.atomic.AtomicInteger();
+    private final TimerHeap timers = new TimerHeap();
+    private final ReactorLocals locals = new ReactorLocals();
     private Syscalls sys;
     private InterestBatch batch;
     private MemorySegment events;
@@ -129,7 +87,6 @@ public final class Reactor implements Executor {
     private Arena arena;
     private boolean pwait2 = true;
     private boolean shutdownStarted;
-    private boolean finishing;
 
     Reactor(int index, ReactorGroup.Options options) throws SyscallException {
         this.index = index;
@@ -150,7 +107,8 @@ public final class Reactor implements Executor {
             s.close(epfd);
             throw new SyscallException("epoll_ctl(ADD eventfd)", wakeFd, -r);
         }
-        stats.taskQueueDepth(tasks::size);
+        this.inbox = new TaskInbox(wakeFd, stats);
+        this.closes = new CloseQueue(stats, index);
         this.thread = Thread.ofPlatform().name(options.threadNamePrefix() + index).daemon(false)
                 .unstarted(this::run);
     }
@@ -216,43 +174,10 @@ public final class Reactor implements Executor {
     /** {@link #execute} that answers false instead of throwing once the door is shut. */
     private boolean tryExecute(Runnable task) {
         if (inReactorThread()) {
-            tasks.offer(task);
+            inbox.offerOwn(task);
             return true;
         }
-        if ((int) PRODUCERS.getAndAdd(this, 1) < 0) {
-            PRODUCERS.getAndAdd(this, -1);
-            return false;
-        }
-        try {
-            tasks.offer(task);
-            wakeup();
-        } finally {
-            PRODUCERS.getAndAdd(this, -1);
-        }
-        return true;
-    }
-
-    /** Wakes the reactor if it is parked, otherwise counts an elided wakeup. Inside the producer guard. */
-    private void wakeup() {
-        if ((int) WAKE_STATE.getVolatile(this) == PARKED && WAKE_STATE.compareAndSet(this, PARKED, AWAKE)) {
-            Syscalls.current().eventfdWrite(wakeFd, 1);
-            stats.wakeupsSent.increment();
-        } else {
-            stats.wakeupsElided.increment();
-        }
-    }
-
-    /**
-     * Shuts the door: from now on {@link #execute} from other threads is rejected. Returns once no
-     * other thread is inside it, so every task offered before is visible in the queue.
-     */
-    private void shutDoor() {
-        if ((int) PRODUCERS.getVolatile(this) >= 0) {
-            PRODUCERS.getAndAdd(this, Integer.MIN_VALUE);
-        }
-        while ((int) PRODUCERS.getVolatile(this) != Integer.MIN_VALUE) {
-            Thread.onSpinWait(); // a producer is between its check and its offer: nanoseconds
-        }
+        return inbox.offer(task);
     }
 
     /**
@@ -287,25 +212,14 @@ public final class Reactor implements Executor {
     private void addTimer(ScheduledTask t) {
         if (shutdownStarted) {
             t.cancel(); // it will never run: say so
-            return;
+        } else if (!t.isCancelled()) {
+            timers.add(t);
         }
-        if (t.isCancelled()) {
-            return;
-        }
-        int cancelled = cancelledTimers.get();
-        if (cancelled > PURGE_MIN_CANCELLED && cancelled > timers.size() / 2) {
-            // Idle timeouts are cancelled far more often than they fire: without a purge, each
-            // would stay in the heap until its deadline.
-            cancelledTimers.set(0);
-            timers.removeIf(ScheduledTask::isCancelled);
-        }
-        t.sequence = timerSequence++;
-        timers.add(t);
     }
 
     /** Any thread: a timer was cancelled (it may or may not still be in the heap). */
     void timerCancelled() {
-        cancelledTimers.incrementAndGet();
+        timers.cancelled();
     }
 
     /** {@return timers in the heap, cancelled ones not yet purged included} (tests) */
@@ -354,7 +268,7 @@ public final class Reactor implements Executor {
             throw new ClosedHandleException("reactor " + index + " is shutting down");
         }
         Handle h = new Handle(this, fd, interest, handler, exclusive);
-        Handle owner = FD_OWNERS.putIfAbsent(fd, h);
+        Handle owner = FdOwners.claim(h);
         if (owner != null) {
             throw new IllegalArgumentException("fd " + fd + " is already registered (" + owner
                     + " on reactor " + owner.reactor().index + "): one live handle per fd");
@@ -362,7 +276,7 @@ public final class Reactor implements Executor {
         if (inReactorThread()) {
             attach(h);
         } else if (!tryExecute(() -> attach(h))) {
-            FD_OWNERS.remove(fd, h);
+            FdOwners.release(h);
             throw new ClosedHandleException("reactor " + index + " is shut down");
         }
         return h;
@@ -385,27 +299,7 @@ public final class Reactor implements Executor {
         if (!inReactorThread()) {
             throw new IllegalStateException("Reactor.local is for reactor " + index + "'s own thread");
         }
-        Object o = locals.get(key);
-        if (o == null) {
-            o = key.cast(factory.get());
-            locals.put(key, o);
-        }
-        return key.cast(o);
-    }
-
-    /** Closes the locals in reverse creation order: a later one may use an earlier one. */
-    private void closeLocals() {
-        List<Object> made = new ArrayList<>(locals.values());
-        for (Object o : made.reversed()) {
-            if (o instanceof AutoCloseable c) {
-                try {
-                    c.close();
-                } catch (Exception e) {
-                    LOG.log(System.Logger.Level.WARNING, "closing per-reactor " + o + " failed", e);
-                }
-            }
-        }
-        locals.clear();
+        return locals.get(key, factory);
     }
 
     // ------------------------------------------------------------------ handle callbacks
@@ -414,7 +308,7 @@ public final class Reactor implements Executor {
         if (inReactorThread()) {
             processClose(h);
         } else if (!tryExecute(() -> processClose(h))) {
-            adopt(h);
+            closes.adopt(h);
         }
     }
 
@@ -423,47 +317,8 @@ public final class Reactor implements Executor {
             return; // finishCloses() runs at the next point between batches, before any wait
         }
         if (!tryExecute(finishClosesTask)) {
-            adopt(h);
+            closes.adopt(h);
         }
-    }
-
-    /**
-     * The door is shut, so the task queue takes nothing more: leave {@code h} to the reactor's
-     * drain, or finish it here if the reactor has already exited.
-     */
-    private void adopt(Handle h) {
-        orphans.add(h);
-        if (exited) {
-            finishOrphansOffThread();
-        }
-    }
-
-    /**
-     * After the reactor exited: release every orphan with no reference left. Its fd is no longer
-     * in any epoll this reactor waits on (it waits on none), so no event can reach it; the fd is
-     * closed and the future completed, but {@code onClose} does not run on this foreign thread.
-     */
-    private void finishOrphansOffThread() {
-        Handle h;
-        while ((h = orphans.poll()) != null) {
-            if (h.references() == 0 && h.tryMarkClosed()) {
-                closeFd(h, Syscalls.current());
-                LOG.log(System.Logger.Level.DEBUG, "fd {0} released after reactor {1} exited; onClose not run off its thread",
-                        h.fd(), index);
-                h.closeFuture().complete(null);
-            } // else a reference is still held: its release adopts it again
-        }
-    }
-
-    /** Reactor thread: takes over the closes that arrived after the door shut. */
-    private boolean adoptOrphans() {
-        boolean any = false;
-        Handle h;
-        while ((h = orphans.poll()) != null) {
-            any = true;
-            processClose(h); // no-op if already processed: then it waits in `closing`
-        }
-        return any;
     }
 
     void changeInterest(Handle h, int interest) { // interest -1: re-arm a ONESHOT with the mask it has
@@ -475,14 +330,14 @@ public final class Reactor implements Executor {
     }
 
     private void applyInterest(Handle h, int interest) {
-        if (h.closeProcessed || !h.isOpen()) {
+        if (h.registration.closeProcessed() || !h.isOpen()) {
             stats.increment(Counter.CTL_DROPPED_CLOSING);
             return;
         }
         batch.change(h, interest);
     }
 
-    // ------------------------------------------------------------------ reactor thread
+    // ------------------------------------------------------------------ reactor thread: the close protocol
 
     private void attach(Handle h) {
         stats.increment(Counter.HANDLES_REGISTERED);
@@ -498,16 +353,17 @@ public final class Reactor implements Executor {
         }
         table.add(h);
         stats.handlesOpen(table.open());
-        batch.change(h, h.wantedInterest);
+        batch.change(h, h.registration.wantedInterest());
     }
 
     /** Step 1 of the close protocol: DEL and mark the slot dead; the release waits for the references. */
     private void processClose(Handle h) {
-        if (h.closeProcessed) {
+        Registration reg = h.registration;
+        if (reg.closeProcessed()) {
             return;
         }
-        h.closeProcessed = true;
-        if (h.slot >= 0) {
+        reg.markCloseProcessed();
+        if (reg.slot() >= 0) {
             int r = batch.remove(h);
             if (r < 0) {
                 LOG.log(System.Logger.Level.DEBUG, "epoll_ctl(DEL) of fd {0}: {1}", h.fd(), Errno.name(-r));
@@ -518,80 +374,19 @@ public final class Reactor implements Executor {
             stats.increment(Counter.CTL_ADD_SAVED);
             stats.increment(Counter.CTL_DEL_SAVED);
         }
-        closing.add(h);
+        closes.add(h);
     }
 
-    /**
-     * Step 2: releases every processed close with no reference left, to a fixpoint. Called only
-     * between batches, never inside a handler, and that is the quiescence barrier: processClose
-     * ran on this thread and freed the slot (bumping its generation), so the rest of any batch
-     * already fetched drops the handle's events by token, and no handler of it is running; a
-     * handler that closed its own handle returned before we got here. An onClose or a close
-     * future's continuation may close more handles or drop last references: each pass that
-     * released something looks again, so the loop never waits with a finishable close pending.
-     *
-     * @return whether anything was released
-     */
+    /** Steps 2 and 3, between batches: see {@link CloseQueue}. */
     private boolean finishCloses() {
-        if (finishing || closing.isEmpty()) {
-            return false;
-        }
-        finishing = true;
-        boolean any = false;
-        try {
-            boolean progress = true;
-            while (progress && !closing.isEmpty()) {
-                progress = false;
-                for (int n = closing.size(); n > 0; n--) {
-                    Handle h = closing.poll();
-                    if (h.references() == 0) {
-                        release(h);
-                        progress = true;
-                    } else {
-                        closing.add(h);
-                    }
-                }
-                any |= progress;
-            }
-        } finally {
-            finishing = false;
-        }
-        return any;
-    }
-
-    private void release(Handle h) {
-        if (!h.tryMarkClosed()) {
-            return;
-        }
-        closeFd(h, sys);
-        stats.increment(Counter.CLOSES_COMPLETED);
-        stats.recordCloseLatency(System.nanoTime() - h.closeRequestedNanos);
-        notifyClosed(h);
-    }
-
-    /** {@code close(fd)} of a handle marked CLOSED: exactly once. */
-    private void closeFd(Handle h, Syscalls s) {
-        FD_OWNERS.remove(h.fd(), h); // before close: the number is not reusable until then
-        int r = s.close(h.fd());
-        if (r < 0) {
-            stats.increment(Counter.CLOSE_ERRORS);
-            LOG.log(System.Logger.Level.WARNING, "close(fd {0}): {1}", h.fd(), Errno.name(-r));
-        }
-    }
-
-    private static void notifyClosed(Handle h) {
-        try {
-            h.handler().onClose(h, h.closeCause);
-        } catch (Throwable t) {
-            LOG.log(System.Logger.Level.WARNING, "onClose of fd " + h.fd() + " threw", t);
-        } finally {
-            h.closeFuture().complete(null);
-        }
+        return closes.finish(sys);
     }
 
     private void advanceEpoch() {
         EPOCH.setRelease(this, (long) EPOCH.get(this) + 1);
     }
+
+    // ------------------------------------------------------------------ reactor thread: the loop
 
     private void run() {
         CURRENT.set(this);
@@ -614,21 +409,24 @@ public final class Reactor implements Executor {
             } catch (Throwable t) {
                 failure = t;
                 LOG.log(System.Logger.Level.ERROR, "reactor " + index + " failed; closing its "
-                        + table.open() + " handles and " + closing.size() + " pending closes", t);
+                        + table.open() + " handles and " + closes.size() + " pending closes", t);
             }
             drainAfterStop(failure);
-            exited = true;
-            finishClosesAtExit();
-            closeLocals();
+            closes.exit();
+            // The last chance to finish, here and with onClose, what arrived in between; later
+            // arrivals are finished by their own thread.
+            closes.adoptOrphans(this::processClose);
+            finishCloses();
+            locals.closeAll();
         } catch (Throwable t) {
             if (failure == null) {
                 failure = t;
             }
             LOG.log(System.Logger.Level.ERROR, "reactor " + index + " failed while stopping", t);
         } finally {
-            exited = true;
-            shutDoor();
-            finishOrphansOffThread(); // only if stopping itself failed: else there are none
+            closes.exit();
+            inbox.shutDoor();
+            closes.finishOrphansOffThread(); // only if stopping itself failed: else there are none
             Syscalls s = Syscalls.current();
             s.close(wakeFd);
             s.close(epfd);
@@ -645,7 +443,9 @@ public final class Reactor implements Executor {
         long busySince = System.nanoTime();
         while (true) {
             runTasks();
-            runTimers();
+            if (!timers.isEmpty()) {
+                timers.runDue(System.nanoTime(), stats, index);
+            }
             if (!batch.isEmpty()) {
                 batch.flush(this::registrationFailed);
             }
@@ -655,17 +455,13 @@ public final class Reactor implements Executor {
             }
 
             long timeoutNanos = waitTimeoutNanos();
-            if (timeoutNanos != 0) {
-                WAKE_STATE.setVolatile(this, PARKED);
-                if (!tasks.isEmpty()) { // a task came in before we parked: don't sleep on it
-                    WAKE_STATE.setOpaque(this, AWAKE);
-                    timeoutNanos = 0;
-                }
+            if (timeoutNanos != 0 && !inbox.park()) { // a task came in before we parked: don't sleep on it
+                timeoutNanos = 0;
             }
             long before = System.nanoTime();
             stats.add(Counter.BUSY_NANOS, before - busySince);
             int n = epollWait(timeoutNanos);
-            WAKE_STATE.setOpaque(this, AWAKE);
+            inbox.awake();
             busySince = System.nanoTime();
             stats.add(Counter.WAIT_NANOS, busySince - before);
             stats.increment(Counter.EPOLL_WAITS);
@@ -685,17 +481,13 @@ public final class Reactor implements Executor {
     }
 
     private long waitTimeoutNanos() {
-        if (!tasks.isEmpty() || !batch.isEmpty()) {
+        if (!inbox.isEmpty() || !batch.isEmpty()) {
             return 0;
         }
         if (shutdownRequested) {
             return TimeUnit.MILLISECONDS.toNanos(10); // poll references outliving the shutdown
         }
-        ScheduledTask next = timers.peek();
-        if (next == null) {
-            return -1;
-        }
-        return Math.max(0, next.deadlineNanos - System.nanoTime());
+        return timers.nanosUntilNext(System.nanoTime());
     }
 
     /**
@@ -746,9 +538,10 @@ public final class Reactor implements Executor {
                 stats.increment(Counter.STALE_EVENTS_DROPPED);
                 continue;
             }
-            int k = h.kernelEvents;
-            if (k != Handle.NOT_IN_KERNEL && k != Handle.DISARMED && (k & Syscalls.EPOLLONESHOT) != 0) {
-                h.kernelEvents = Handle.DISARMED; // fired: the kernel disabled it until a MOD
+            Registration reg = h.registration;
+            int k = reg.kernelEvents();
+            if (k != Registration.NOT_IN_KERNEL && k != Registration.DISARMED && (k & Syscalls.EPOLLONESHOT) != 0) {
+                reg.kernelHas(Registration.DISARMED); // fired: the kernel disabled it until a MOD
             }
             stats.increment(Counter.EVENTS_DISPATCHED);
             try {
@@ -767,39 +560,27 @@ public final class Reactor implements Executor {
      * reaching {@code epoll_wait}.
      */
     private void runTasks() {
-        int budget = Math.min(tasks.size(), MAX_TASKS_PER_ITERATION);
+        int budget = Math.min(inbox.size(), MAX_TASKS_PER_ITERATION);
         for (int i = 0; i < budget; i++) {
-            Runnable t = tasks.poll(); // waits out an offer whose slot is claimed but not yet filled
-            if (t == null) {
+            if (!runOneTask()) {
                 return;
-            }
-            stats.increment(Counter.TASKS_RUN);
-            try {
-                t.run();
-            } catch (Throwable e) {
-                LOG.log(System.Logger.Level.WARNING, "task on reactor " + index + " threw", e);
             }
         }
     }
 
-    private void runTimers() {
-        if (timers.isEmpty()) {
-            return;
+    /** {@return false if the queue was empty} */
+    private boolean runOneTask() {
+        Runnable t = inbox.poll();
+        if (t == null) {
+            return false;
         }
-        long now = System.nanoTime();
-        ScheduledTask t;
-        while ((t = timers.peek()) != null && t.deadlineNanos - now <= 0) {
-            timers.poll();
-            if (t.isCancelled()) {
-                continue;
-            }
-            stats.increment(Counter.TIMERS_FIRED);
-            try {
-                t.task.run();
-            } catch (Throwable e) {
-                LOG.log(System.Logger.Level.WARNING, "timer task on reactor " + index + " threw", e);
-            }
+        stats.increment(Counter.TASKS_RUN);
+        try {
+            t.run();
+        } catch (Throwable e) {
+            LOG.log(System.Logger.Level.WARNING, "task on reactor " + index + " threw", e);
         }
+        return true;
     }
 
     private void registrationFailed(Handle h, SyscallException cause) {
@@ -807,27 +588,22 @@ public final class Reactor implements Executor {
         h.closeWith(cause);
     }
 
+    // ------------------------------------------------------------------ reactor thread: stopping
+
     /** Shutdown, run each iteration once requested: true when the reactor may stop. */
     private boolean shutdownStep() {
         if (!shutdownStarted) {
             shutdownStarted = true;
-            cancelTimers();
+            timers.cancelAll();
             closeAll(null);
         }
-        adoptOrphans(); // closes that found the door shut (none before it shuts)
-        if (table.open() > 0 || !closing.isEmpty() || !tasks.isEmpty()) {
+        closes.adoptOrphans(this::processClose); // closes that found the door shut (none before it shuts)
+        if (table.open() > 0 || !closes.isEmpty() || !inbox.isEmpty()) {
             return false;
         }
-        shutDoor();
+        inbox.shutDoor();
         // What came in before the door shut, and closes that found it shut, are finished first.
-        return tasks.isEmpty() && orphans.isEmpty();
-    }
-
-    private void cancelTimers() {
-        for (ScheduledTask t : timers) {
-            t.cancel();
-        }
-        timers.clear();
+        return inbox.isEmpty() && !closes.hasOrphans();
     }
 
     /** Closes every handle in the table (a snapshot: closing changes it). */
@@ -848,59 +624,32 @@ public final class Reactor implements Executor {
     private void drainAfterStop(Throwable failure) {
         shutdownRequested = true;
         shutdownStarted = true;
-        shutDoor();
-        cancelTimers();
+        inbox.shutDoor();
+        timers.cancelAll();
         Throwable cause = failure == null ? null : new ClosedHandleException("reactor " + index + " failed: " + failure);
         for (int pass = 0; pass < 1_000; pass++) { // bounded: a task may keep queueing tasks
             boolean progress = false;
             try {
-                progress |= runAllTasks();
-                progress |= adoptOrphans();
+                while (runOneTask()) {
+                    progress = true;
+                }
+                progress |= closes.adoptOrphans(this::processClose);
                 closeAll(cause);
                 progress |= finishCloses();
             } catch (Throwable t) {
                 LOG.log(System.Logger.Level.WARNING, "reactor " + index + ": closing after a failure", t);
             }
-            if (!progress && tasks.isEmpty() && orphans.isEmpty() && table.open() == 0) {
+            if (!progress && inbox.isEmpty() && !closes.hasOrphans() && table.open() == 0) {
                 return;
             }
         }
     }
 
-    private boolean runAllTasks() {
-        boolean any = false;
-        Runnable t;
-        while ((t = tasks.poll()) != null) {
-            any = true;
-            stats.increment(Counter.TASKS_RUN);
-            try {
-                t.run();
-            } catch (Throwable e) {
-                LOG.log(System.Logger.Level.WARNING, "task on reactor " + index + " threw", e);
-            }
-        }
-        return any;
-    }
-
-    /**
-     * Reactor thread, after {@link #exited} is set: the last chance to finish, here and with
-     * onClose, what arrived in between. Later arrivals are finished by their own thread.
-     */
-    private void finishClosesAtExit() {
-        adoptOrphans();
-        finishCloses();
-    }
-
     /** Asks the reactor to close every handle, then stop. Returns at once. */
     void shutdown() {
         shutdownRequested = true;
-        if (inReactorThread()) {
-            return;
-        }
-        try {
-            execute(() -> {}); // wakes the reactor if it is parked
-        } catch (RejectedExecutionException alreadyStopped) {
-            // nothing to wake
+        if (!inReactorThread()) {
+            inbox.offer(() -> {}); // wakes the reactor if it is parked; false if already stopped
         }
     }
 
