@@ -22,7 +22,7 @@ class RandomScheduleTest {
     void randomInterleavingsOnRealFdsKeepEveryClosePromise(RepetitionInfo rep) throws Exception {
         long seed = BASE_SEED + rep.getCurrentRepetition() - 1;
         var r = RandomSchedule.run(new RandomSchedule.Config(seed, 4, 1_500, 32, 3_000));
-        String replay = "seed=" + seed + " (replay: -Dquiesce.seed=" + seed + " with one repetition, or make stress SEED="
+        String replay = "seed=" + seed + " (replay: -Dquiesce.seed=" + seed + " with one repetition, or make stress CLOSES=0 STRESS_SECS=0 STRESS_SEED="
                 + seed + "): " + r.line() + " failures=" + r.failures();
         System.out.println("seed=" + seed + " " + r.line() + " events=" + r.events()
                 + " undocumented_rejections=" + r.undocumentedRejections());

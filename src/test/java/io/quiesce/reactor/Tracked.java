@@ -82,10 +82,16 @@ final class Tracked implements EventHandler {
     static String identity(int fd) {
         try {
             String link = Files.readSymbolicLink(Path.of("/proc/self/fd/" + fd)).toString();
-            if (link.equals("anon_inode:[eventfd]")) {
+            boolean eventfd = link.equals("anon_inode:[eventfd]");
+            if (eventfd || link.startsWith("pipe:")) {
                 for (String line : Files.readAllLines(Path.of("/proc/self/fdinfo/" + fd))) {
-                    if (line.startsWith("eventfd-id:")) {
+                    if (eventfd && line.startsWith("eventfd-id:")) {
                         return link + "#" + line.substring(11).trim();
+                    }
+                    if (!eventfd && line.startsWith("flags:")) {
+                        // Both ends of a pipe name one inode: the access mode tells them apart (a
+                        // dup of the read end may take the write end's number once it is closed).
+                        return link + (Integer.parseInt(line.substring(6).trim(), 8) & 3);
                     }
                 }
             }
