@@ -53,7 +53,7 @@ final class RandomSchedule {
     /** The counts of one or more rounds; {@link #line()} is the stress report. */
     record Result(long closes, long staleEvents, long wrongHandle, long doubleCloses, long leakedFds,
                   long callbacksAfterClose, long stuckCloses, long events, long undocumentedRejections,
-                  List<String> failures) {
+                  long finishedWithoutOnClose, List<String> failures) {
         boolean clean() {
             return staleEvents == 0 && wrongHandle == 0 && doubleCloses == 0 && leakedFds == 0
                     && callbacksAfterClose == 0 && stuckCloses == 0 && failures.isEmpty();
@@ -64,11 +64,12 @@ final class RandomSchedule {
             f.addAll(o.failures);
             return new Result(closes + o.closes, staleEvents + o.staleEvents, wrongHandle + o.wrongHandle,
                     doubleCloses + o.doubleCloses, leakedFds + o.leakedFds, callbacksAfterClose + o.callbacksAfterClose,
-                    stuckCloses + o.stuckCloses, events + o.events, undocumentedRejections + o.undocumentedRejections, f);
+                    stuckCloses + o.stuckCloses, events + o.events, undocumentedRejections + o.undocumentedRejections,
+                    finishedWithoutOnClose + o.finishedWithoutOnClose, f);
         }
 
         static Result empty() {
-            return new Result(0, 0, 0, 0, 0, 0, 0, 0, 0, List.of());
+            return new Result(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, List.of());
         }
 
         String line() {
@@ -233,9 +234,13 @@ final class RandomSchedule {
     private Result result(FdSnapshot before) throws InterruptedException {
         long closes = 0;
         long stuck = 0;
+        long withoutOnClose = 0;
         for (Tracked t : all) {
             if (t.handle.closeFuture().isDone()) {
                 closes++;
+                if (t.onCloses.get() == 0) {
+                    withoutOnClose++; // finished by a closing thread after its reactor exited
+                }
                 if (t.uniqueIdentity() && t.stillNamesMyFile()) {
                     leakedFds.increment();
                     failure("closed, yet fd " + t.fd + " still names " + t.identity + ": " + t);
@@ -250,6 +255,9 @@ final class RandomSchedule {
             if (errors > 0) {
                 doubleCloses.add(errors);
                 failure("reactor " + r.index() + " close(fd) errors: " + r.stats());
+            }
+            if (r.stats().get(Counter.HANDLER_FAILURES) > 0) { // the handlers here never throw
+                failure("reactor " + r.index() + " saw handlers throw: " + r.stats());
             }
         }
         for (Thread t : Thread.getAllStackTraces().keySet()) {
@@ -276,6 +284,7 @@ final class RandomSchedule {
             failure("fds open before the round were closed by it: " + vanished);
         }
         return new Result(closes, staleEvents.sum(), wrongHandle.sum(), doubleCloses.sum(), leakedFds.sum(),
-                callbacksAfterClose.sum(), stuck, eventsSeen.sum(), undocumentedRejections.sum(), List.copyOf(failures));
+                callbacksAfterClose.sum(), stuck, eventsSeen.sum(), undocumentedRejections.sum(), withoutOnClose,
+                List.copyOf(failures));
     }
 }

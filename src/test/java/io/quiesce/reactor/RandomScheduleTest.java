@@ -25,7 +25,7 @@ class RandomScheduleTest {
         String replay = "seed=" + seed + " (replay: -Dquiesce.seed=" + seed + " with one repetition, or make stress CLOSES=0 STRESS_SECS=0 STRESS_SEED="
                 + seed + "): " + r.line() + " failures=" + r.failures();
         System.out.println("seed=" + seed + " " + r.line() + " events=" + r.events()
-                + " undocumented_rejections=" + r.undocumentedRejections());
+                + " undocumented_rejections=" + r.undocumentedRejections() + " finished_without_onclose=" + r.finishedWithoutOnClose());
         assertTrue(r.clean(), replay);
         assertTrue(r.closes() > 100, "the round really closed handles: " + replay);
         assertTrue(r.events() > 0, "events really fired: " + replay);
