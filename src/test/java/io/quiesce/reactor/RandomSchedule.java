@@ -256,6 +256,15 @@ final class RandomSchedule {
                 doubleCloses.add(errors);
                 failure("reactor " + r.index() + " close(fd) errors: " + r.stats());
             }
+            // Every fd here is the caller's, so every close issues the DEL: an event with a stale
+            // token can only be one fetched in the batch that closed its handle, at most one per
+            // handle. More means a registration outlived its handle (a dup kept it alive).
+            long stale = r.stats().get(Counter.STALE_EVENTS_DROPPED);
+            long registered = r.stats().get(Counter.HANDLES_REGISTERED);
+            if (stale > registered) {
+                staleEvents.add(stale - registered);
+                failure("reactor " + r.index() + " dropped " + stale + " stale events for " + registered + " handles: " + r.stats());
+            }
             if (r.stats().get(Counter.HANDLER_FAILURES) > 0) { // the handlers here never throw
                 failure("reactor " + r.index() + " saw handlers throw: " + r.stats());
             }

@@ -60,7 +60,8 @@ final class ScheduleWorker {
                 }
                 step();
             }
-            closeDups(); // inside the arena: it uses sys
+            // The dups stay open: the round's end checks that no closed handle's registration
+            // outlived its close in the kernel, which only a dup still open can show.
         } catch (Throwable t) {
             run.failure("worker " + index + " threw " + t + " " + List.of(t.getStackTrace()).subList(0, Math.min(8, t.getStackTrace().length)));
         }
@@ -368,15 +369,15 @@ final class ScheduleWorker {
         }
     }
 
-    /** Closes every dup still held (also after the round, once the handles' checks are done). */
+    /** Closes every dup still held; called by the round once its checks of the kernel are done. */
     void closeDups() {
-        while (!dups.isEmpty() && sys != null) {
+        while (!dups.isEmpty()) {
             closeDup();
         }
     }
 
     private void closeOwn(int fd, String what) {
-        int r = sys.close(fd);
+        int r = Syscalls.current().close(fd); // also on the round's thread, after this worker ended
         if (r < 0) { // EBADF: the library closed a number that was ours
             run.doubleCloses.increment();
             run.failure("close of our own fd " + fd + " (" + what + "): " + Errno.name(-r));
