@@ -171,6 +171,8 @@ final class RandomSchedule {
         }
         var janitorStop = new AtomicBoolean();
         Thread janitor = Thread.ofPlatform().name(prefix + "janitor").start(() -> janitor(janitorStop));
+        // Half the rounds, signals as a fault source too: every EINTR must be a non-event.
+        Thread signaller = master.nextBoolean() ? signaller(janitorStop) : null;
         start.countDown();
         for (Thread t : threads) {
             t.join(TimeUnit.MILLISECONDS.toMillis(config.maxMillis()) + 60_000);
@@ -202,7 +204,27 @@ final class RandomSchedule {
         workers.forEach(ScheduleWorker::closeDups);
         janitorStop.set(true);
         janitor.join();
+        if (signaller != null) {
+            signaller.join();
+        }
         return result(before);
+    }
+
+    /** A thread sending SIGPIPE to a reactor thread every ~0.2 ms until told to stop (or the reactors are gone). */
+    private Thread signaller(AtomicBoolean stop) throws Exception {
+        int[] tids = new int[group.size()];
+        for (int i = 0; i < tids.length; i++) {
+            tids[i] = SignalsTest.tidOf(group.reactor(i));
+        }
+        return Thread.ofPlatform().name(prefix + "signaller").start(() -> {
+            for (long n = 0; !stop.get(); n++) {
+                int i = (int) (n % tids.length);
+                if (group.reactor(i).thread().isAlive()) { // a tid is reused once its thread ended
+                    io.quiesce.testing.Signals.tgkill(tids[i], io.quiesce.testing.Signals.SIGPIPE);
+                }
+                java.util.concurrent.locks.LockSupport.parkNanos(200_000);
+            }
+        });
     }
 
     /** Drops the references whose promised release can no longer happen, until told to stop. */
