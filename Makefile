@@ -21,8 +21,11 @@ THREADS ?=
 # warmup, 5 x 1 s measurement); ARGS adds JMH options and a name filter, e.g.
 # make bench ARGS='-f 1 -wi 2 -prof gc Syscall'. Results: target/jmh-result.json.
 ARGS ?=
-# Close-race torture size (make stress)
+# make stress: close-race torture size, seconds of seeded random schedule after it, and its seed
+# (empty: a fresh one; the line printed ends with seed=S, and STRESS_SEED=S replays that run's rounds)
 CLOSES ?= 100000
+STRESS_SECS ?= 30
+STRESS_SEED ?=
 
 .PHONY: help test run bench bindings stress echo demo compare clean build
 
@@ -32,7 +35,7 @@ help:
 	@echo "make echo      the echo server on 127.0.0.1:7007 (PORT=, THREADS=)"
 	@echo "make demo      the syscall-layer demo"
 	@echo "make bench     JMH micro-benchmarks (ARGS='-f 1 Syscall' to choose)"
-	@echo "make stress    close-race torture (CLOSES=$(CLOSES))"
+	@echo "make stress    close-race torture + random schedule (CLOSES=$(CLOSES) STRESS_SECS=$(STRESS_SECS) STRESS_SEED=)"
 	@echo "make compare   side-by-side benchmark vs Netty, NIO and C (ROUNDS= SECS= PIN=1)"
 	@echo "make bindings  regenerate generated/ with an installed jextract (JEXTRACT=...)"
 
@@ -63,7 +66,7 @@ bench: build
 	$(JAVA) $(JVM_OPTS) -cp $(RUN_CP) org.openjdk.jmh.Main -rf json -rff target/jmh-result.json $(ARGS)
 
 stress: build
-	$(JAVA) $(JVM_OPTS) -ea -cp $(RUN_CP) io.quiesce.reactor.CloseRaceStress $(CLOSES)
+	@$(JAVA) $(JVM_OPTS) -ea -cp $(RUN_CP) io.quiesce.reactor.CloseRaceStress "$(CLOSES)" "$(STRESS_SECS)" "$(STRESS_SEED)"
 
 # Side-by-side load against Netty epoll, JDK NIO and a C epoll server; writes docs/benchmarks.md.
 # Knobs: ROUNDS=3 SECS=5 PIN=1 (server on CPU 0, client on CPU 1) MODES=... HTTP=0; see bench/README.md.

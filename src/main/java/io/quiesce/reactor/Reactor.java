@@ -324,10 +324,10 @@ public final class Reactor implements Executor {
     void changeInterest(Handle h, int interest) { // interest -1: re-arm a ONESHOT with the mask it has
         if (inReactorThread()) {
             applyInterest(h, interest);
-        } else if (!tryExecute(() -> applyInterest(h, interest))) {
-            // The door shut after the caller's isOpen check: shutdown is closing this handle,
-            // and a change to a closing handle is dropped anyway.
-            return;
+        } else {
+            // Refused only if the door shut after the caller's isOpen check: shutdown is closing
+            // this handle, and a change to a closing handle is dropped anyway.
+            tryExecute(() -> applyInterest(h, interest));
         }
     }
 
