@@ -43,11 +43,12 @@ import java.util.function.UnaryOperator;
  * caller's rounds, never while the caller reads events: see {@link TimeoutMode#ENTER_ARG}).
  *
  * <p><b>Timeouts.</b> {@link TimeoutMode#ENTER_ARG} bounds the enter itself
- * ({@code IORING_ENTER_EXT_ARG}, 5.11+): a wait that times out stays in flight and is reaped by
- * the next round (which then submits no new one). {@link TimeoutMode#LINK_TIMEOUT} links an
- * {@code IORING_OP_LINK_TIMEOUT} to the wait, which cancels it: every round ends with no op in
- * flight, at the price of a timer armed and a second CQE per round. EINTR (a signal, a
- * profiler) is retried with the timeout recomputed from the deadline.
+ * ({@code IORING_ENTER_EXT_ARG}, 5.11+): a wait that times out stays armed and is reaped by a
+ * later round (which submits no new one). {@link TimeoutMode#LINK_TIMEOUT} links an
+ * {@code IORING_OP_LINK_TIMEOUT} to a newly submitted wait, which cancels it: such a round ends
+ * with nothing in flight, at the price of a timer armed and a second CQE. A poll (timeout 0) is
+ * the same in both modes. EINTR (a signal, a profiler) is retried with the timeout recomputed
+ * from the deadline.
  */
 public final class EpollBatch implements AutoCloseable {
     /** How the wait is bounded. */
@@ -93,6 +94,7 @@ public final class EpollBatch implements AutoCloseable {
 
     private static final int ETIME = LinuxH.ETIME();
     private static final int ECANCELED = LinuxH.ECANCELED();
+    private static final int NO_RESULT = Integer.MIN_VALUE;
     private static final long TAG_WAIT = 1L << 62;
     private static final long TAG_TIMEOUT = 1L << 61;
     private static final long TAG_CANCEL = 1L << 60;
@@ -117,7 +119,7 @@ public final class EpollBatch implements AutoCloseable {
     private int ctlPending;   // ops submitted whose CQE is not reaped yet
     private boolean waitInFlight;
     private boolean timeoutInFlight;
-    private int waitResult;   // res of the wait CQE reaped this round, or Integer.MIN_VALUE
+    private int waitResult;   // res of the wait CQE reaped this round, or NO_RESULT
     private boolean closed;
 
     // Counters (single writer: the owning thread; read them from it or accept staleness).
@@ -192,7 +194,8 @@ public final class EpollBatch implements AutoCloseable {
         if (mode == TimeoutMode.LINK_TIMEOUT && !probe.supports(Ring.OP_LINK_TIMEOUT)) {
             return "io_uring lacks IORING_OP_LINK_TIMEOUT (Linux 5.5+)";
         }
-        if (mode == TimeoutMode.ENTER_ARG && (ring.features() & Ring.FEAT_EXT_ARG) == 0) {
+        // Both modes bound some rounds by the enter's timeout (see submitAndWait).
+        if ((ring.features() & Ring.FEAT_EXT_ARG) == 0) {
             return "io_uring lacks IORING_FEAT_EXT_ARG (Linux 5.11+)";
         }
         return null;
@@ -247,12 +250,12 @@ public final class EpollBatch implements AutoCloseable {
         earlyFlushes++;
         int n = ring.sqPending();
         ctlPending += n;
-        int r = enterAndReap(ctlPending, 0, null, true);
-        if (r < 0) {
+        int r = enterAndReap(ctlPending, -1, true);
+        if (r < 0 && r != -Errno.EINTR) {
             throw new SyscallException("io_uring_enter(epoll_ctl x" + n + ")", ring.fd(), -r);
         }
         while (ctlPending > 0) { // an op punted to the kernel's workers completes later
-            r = enterAndReap(ctlPending, 0, null, true);
+            r = enterAndReap(ctlPending, -1, true);
             if (r < 0 && r != -Errno.EINTR) {
                 throw new SyscallException("io_uring_enter(GETEVENTS)", ring.fd(), -r);
             }
@@ -265,25 +268,32 @@ public final class EpollBatch implements AutoCloseable {
     }
 
     /**
-     * Submits the queued ops and one {@code EPOLL_WAIT} (unless one is still in flight from a
-     * round that timed out) in one {@code io_uring_enter}, and waits for the ops and for events
-     * up to {@code timeoutNanos}.
+     * Submits the queued ops and one {@code EPOLL_WAIT} (unless one is still armed from an
+     * earlier round) in one {@code io_uring_enter}, and waits for the ops and for events up to
+     * {@code timeoutNanos}.
+     *
+     * <p>A poll ({@code 0}) is one enter with {@code GETEVENTS} and no minimum: it submits, runs
+     * the completion work pending for this thread and returns without sleeping (a zero
+     * {@code EXT_ARG} timeout would still go through the scheduler). If nothing is ready the
+     * wait stays armed, as it does after an enter-bounded wait times out; the next round then
+     * submits no new one. A link timeout is attached only when a new wait is submitted with a
+     * timeout; otherwise the enter's own timeout bounds the round.
      *
      * @param timeoutNanos {@code < 0} forever, {@code 0} poll, else the longest wait
      * @return the number of events now in the events segment ({@code 0} on timeout), or
-     *     {@code -errno} if the enter itself failed or the wait failed (e.g. {@code -EBADF})
+     *     {@code -errno} if the enter itself failed or the wait failed (e.g. {@code -EBADF});
+     *     after an enter failure the batch should be closed (its ops may be in flight)
      */
     public int submitAndWait(long timeoutNanos) {
         ensureOpen();
         rounds++;
-        waitResult = Integer.MIN_VALUE;
-        int ctls = ring.sqPending();
-        long deadline = timeoutNanos > 0 ? System.nanoTime() + timeoutNanos : 0;
+        waitResult = NO_RESULT;
+        ctlPending += ring.sqPending();
         if (!waitInFlight) {
             long sqe = ring.nextSqe();
             ring.prepEpollWait(sqe, epfd, events.address(), maxEvents, TAG_WAIT);
             waitInFlight = true;
-            if (mode == TimeoutMode.LINK_TIMEOUT && timeoutNanos >= 0) {
+            if (mode == TimeoutMode.LINK_TIMEOUT && timeoutNanos > 0) {
                 ring.sqeFlags(sqe, Ring.SQE_IO_LINK);
                 __kernel_timespec.tv_sec(linkTs, timeoutNanos / 1_000_000_000L);
                 __kernel_timespec.tv_nsec(linkTs, timeoutNanos % 1_000_000_000L);
@@ -291,53 +301,59 @@ public final class EpollBatch implements AutoCloseable {
                 timeoutInFlight = true;
             }
         }
-        ctlPending += ctls;
-        boolean first = true;
-        while (true) {
-            int want = ctlPending + (waitInFlight ? 1 : 0) + (timeoutInFlight ? 1 : 0);
-            if (want == 0) {
-                break;
-            }
-            // With the enter's timeout, the wait may be left in flight once the deadline has
-            // passed; the ops may not (a DEL must be applied before the caller closes the fd).
-            boolean bounded = mode == TimeoutMode.ENTER_ARG && timeoutNanos >= 0 && waitInFlight;
-            long left = 0;
-            if (bounded && timeoutNanos > 0) {
-                left = Math.max(0, deadline - System.nanoTime());
-            }
-            if (bounded && !first && left == 0) {
-                if (ctlPending == 0) {
-                    break;
-                }
-                bounded = false;
-                want = ctlPending;
-            }
-            int r = bounded ? enterAndReap(want, left, enterArg, left > 0)
-                    : enterAndReap(want, -1, null, true);
-            first = false;
-            if (r < 0 && r != -Errno.EINTR && r != -ETIME) {
+        int r;
+        if (timeoutNanos == 0) {
+            r = enterAndReap(0, -1, false);
+            if (r < 0 && r != -Errno.EINTR) {
                 return r;
             }
-            if (bounded && r == -ETIME && ctlPending == 0) {
-                break;
+        } else {
+            // EINTR (a signal, a profiler) is retried with the time left to the deadline.
+            long deadline = System.nanoTime() + timeoutNanos;
+            boolean byEnter = timeoutNanos > 0 && !timeoutInFlight;
+            while (waitInFlight) {
+                int want = ctlPending + 1 + (timeoutInFlight ? 1 : 0);
+                long left = byEnter ? deadline - System.nanoTime() : -1;
+                if (byEnter && left <= 0) {
+                    break;
+                }
+                r = enterAndReap(want, left, true);
+                if (r < 0 && r != -Errno.EINTR && r != -ETIME) {
+                    return r;
+                }
+                if (r == -ETIME) {
+                    break;
+                }
             }
         }
-        if (waitResult == Integer.MIN_VALUE) {
-            return 0;                                 // timed out, wait still in flight
+        // The ops (and a link timeout) complete before this returns: a DEL is never left in
+        // flight past the caller's close(fd). They normally completed inline at submission;
+        // one the kernel punted to its workers is waited for here.
+        while (ctlPending > 0 || timeoutInFlight) {
+            r = enterAndReap(ctlPending + (timeoutInFlight ? 1 : 0), -1, true);
+            if (r < 0 && r != -Errno.EINTR) {
+                return r;
+            }
         }
-        return waitResult == -ECANCELED ? 0 : waitResult; // cancelled by its link timeout
+        if (waitResult == NO_RESULT || waitResult == -ECANCELED) {
+            return 0; // still armed, or cancelled by its link timeout
+        }
+        return waitResult;
     }
 
-    /** One enter for {@code want} CQEs (timeout {@code timeoutNanos} if {@code arg != null}), then reap. */
-    private int enterAndReap(int want, long timeoutNanos, MemorySegment arg, boolean blocking) {
-        int flags = 0;
+    /**
+     * One enter with {@code GETEVENTS} for {@code want} CQEs — bounded by {@code timeoutNanos}
+     * through {@code EXT_ARG} when that is {@code >= 0} and {@code want > 0} — then reap.
+     */
+    private int enterAndReap(int want, long timeoutNanos, boolean blocking) {
+        int flags = Ring.ENTER_GETEVENTS;
         long argSize = 0;
         MemorySegment a = MemorySegment.NULL;
-        if (arg != null) {
+        if (want > 0 && timeoutNanos >= 0) {
             __kernel_timespec.tv_sec(enterTs, timeoutNanos / 1_000_000_000L);
             __kernel_timespec.tv_nsec(enterTs, timeoutNanos % 1_000_000_000L);
-            flags = Ring.ENTER_EXT_ARG;
-            a = arg;
+            flags |= Ring.ENTER_EXT_ARG;
+            a = enterArg;
             argSize = io_uring_getevents_arg.layout().byteSize();
         }
         enters++;
@@ -460,7 +476,7 @@ public final class EpollBatch implements AutoCloseable {
                 // The wait completes either with events or -ECANCELED; reap until it has.
                 // Bounded: a kernel that never completes it must not hang the closer.
                 for (int guard = 0; waitInFlight && guard < 100; guard++) {
-                    int r = enterAndReap(1, -1, null, true);
+                    int r = enterAndReap(1, -1, true);
                     if (r < 0 && r != -Errno.EINTR) {
                         break;
                     }
