@@ -315,6 +315,14 @@ public final class EpollBatch implements AutoCloseable {
                 int want = ctlPending + 1 + (timeoutInFlight ? 1 : 0);
                 long left = byEnter ? deadline - System.nanoTime() : -1;
                 if (byEnter && left <= 0) {
+                    // Out of time, but what is queued is still handed over now, as a poll
+                    // would: an unsubmitted wait would be miscounted as an op next round.
+                    if (ring.sqPending() > 0) {
+                        r = enterAndReap(0, -1, false);
+                        if (r < 0 && r != -Errno.EINTR) {
+                            return r;
+                        }
+                    }
                     break;
                 }
                 r = enterAndReap(want, left, true);

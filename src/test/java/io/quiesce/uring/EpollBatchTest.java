@@ -148,6 +148,24 @@ class EpollBatchTest {
         assertFalse(batch.waitInFlight());
     }
 
+    /** A timeout that runs out before the enter (1 ns) must still hand the wait to the kernel. */
+    @ParameterizedTest
+    @EnumSource(EpollBatch.TimeoutMode.class)
+    void aTimeoutShorterThanTheCallStillSubmitsEverything(EpollBatch.TimeoutMode mode)
+            throws Exception {
+        open(EpollBatch.Options.defaults().withTimeoutMode(mode));
+        int efd = track(sys.eventfd(0, EFD_NONBLOCK));
+        assertEquals(0, sys.epollCtl(ep, EPOLL_CTL_ADD, efd, EPOLLIN, 3));
+        for (int i = 0; i < 3; i++) { // no ops queued: the wait is all there is to submit
+            assertEquals(0, batch.submitAndWait(1));
+            assertEquals(0, batch.unsubmitted(), "nothing left in the SQ after a round");
+            batch.clearResults();
+        }
+        assertEquals(8, sys.eventfdWrite(efd, 1));
+        assertEquals(1, batch.submitAndWait(TimeUnit.SECONDS.toNanos(10)));
+        assertEquals(3L, token(0));
+    }
+
     /** The eventfd wakeup path: another thread's write ends a wait without a timeout. */
     @ParameterizedTest
     @EnumSource(EpollBatch.TimeoutMode.class)
