@@ -311,13 +311,15 @@ public final class EpollBatch implements AutoCloseable {
             // EINTR (a signal, a profiler) is retried with the time left to the deadline.
             long deadline = System.nanoTime() + timeoutNanos;
             boolean byEnter = timeoutNanos > 0 && !timeoutInFlight;
+            boolean entered = false;
             while (waitInFlight) {
                 int want = ctlPending + 1 + (timeoutInFlight ? 1 : 0);
                 long left = byEnter ? deadline - System.nanoTime() : -1;
                 if (byEnter && left <= 0) {
-                    // Out of time, but what is queued is still handed over now, as a poll
-                    // would: an unsubmitted wait would be miscounted as an op next round.
-                    if (ring.sqPending() > 0) {
+                    // Out of time before the first enter: poll once anyway. What is queued
+                    // is handed over (an unsubmitted wait would be miscounted as an op next
+                    // round), and with DEFER_TASKRUN an armed wait completes only in an enter.
+                    if (!entered) {
                         r = enterAndReap(0, -1, false);
                         if (r < 0 && r != -Errno.EINTR) {
                             return r;
@@ -326,6 +328,7 @@ public final class EpollBatch implements AutoCloseable {
                     break;
                 }
                 r = enterAndReap(want, left, true);
+                entered = true;
                 if (r < 0 && r != -Errno.EINTR && r != -ETIME) {
                     return r;
                 }
