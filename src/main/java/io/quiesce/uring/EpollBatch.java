@@ -35,7 +35,10 @@ import java.util.function.UnaryOperator;
  * before the caller's {@code close(fd)} (never deferred past the close; libuv #4323 is that
  * bug). The kernel copies each op's {@code epoll_event} while preparing the SQE. Operations are
  * issued in queue order; an op that fails (including one the kernel cannot even prepare, with
- * {@code IORING_SETUP_SUBMIT_ALL}) fails alone.
+ * {@code IORING_SETUP_SUBMIT_ALL}) fails alone. When more ops are queued than the ring holds,
+ * the first ones go out early; an armed wait that completes then is this round's result, so
+ * its events may predate the later ops (the caller's token check drops any for a handle it
+ * closed meanwhile).
  *
  * <p><b>The events segment</b> is written by the kernel only while this thread is inside
  * {@code io_uring_enter} (with {@code DEFER_TASKRUN}; without it, on this thread's return from a
@@ -138,6 +141,7 @@ public final class EpollBatch implements AutoCloseable {
         this.linkTs = arena.allocate(__kernel_timespec.layout());
         this.enterArg = arena.allocate(io_uring_getevents_arg.layout());
         this.enterTs = arena.allocate(__kernel_timespec.layout());
+        this.waitResult = NO_RESULT;
         io_uring_getevents_arg.ts(enterArg, enterTs.address());
         setEvents(events, maxEvents);
     }
@@ -287,9 +291,10 @@ public final class EpollBatch implements AutoCloseable {
     public int submitAndWait(long timeoutNanos) {
         ensureOpen();
         rounds++;
-        waitResult = NO_RESULT;
         ctlPending += ring.sqPending();
-        if (!waitInFlight) {
+        // A wait may already have completed inside an early flush of this round's ops: its
+        // events are in the array and are this round's result, so no new wait goes out.
+        if (!waitInFlight && waitResult == NO_RESULT) {
             long sqe = ring.nextSqe();
             ring.prepEpollWait(sqe, epfd, events.address(), maxEvents, TAG_WAIT);
             waitInFlight = true;
@@ -346,10 +351,12 @@ public final class EpollBatch implements AutoCloseable {
                 return r;
             }
         }
-        if (waitResult == NO_RESULT || waitResult == -ECANCELED) {
+        int result = waitResult;
+        waitResult = NO_RESULT;
+        if (result == NO_RESULT || result == -ECANCELED) {
             return 0; // still armed, or cancelled by its link timeout
         }
-        return waitResult;
+        return result;
     }
 
     /**

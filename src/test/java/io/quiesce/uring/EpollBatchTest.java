@@ -215,6 +215,28 @@ class EpollBatchTest {
         assertEquals(40L, token(0), "the last MOD's token is the kernel's");
     }
 
+    /** An armed wait that completes inside an early flush keeps its events for the round. */
+    @Test
+    void eventsOfAWaitCompletedDuringAnEarlyFlushAreReturnedByTheRound() throws Exception {
+        var o = EpollBatch.Options.defaults();
+        open(new EpollBatch.Options(8, o.timeoutMode(), o.disabledSysctl(), o.setupFlags(),
+                o.probeView()));
+        int ready = track(sys.eventfd(0, EFD_NONBLOCK));
+        int other = track(sys.eventfd(0, EFD_NONBLOCK));
+        assertEquals(0, sys.epollCtl(ep, EPOLL_CTL_ADD, ready, EPOLLIN | EPOLLET, 77));
+        assertEquals(0, sys.epollCtl(ep, EPOLL_CTL_ADD, other, EPOLLIN, 1));
+        assertEquals(0, batch.submitAndWait(0));
+        assertTrue(batch.waitInFlight(), "armed, nothing ready");
+        assertEquals(8, sys.eventfdWrite(ready, 1)); // edge-triggered: reported once only
+        batch.clearResults();
+        for (int i = 0; i < 20; i++) {
+            batch.queueCtl(EPOLL_CTL_MOD, other, (i & 1) == 0 ? EPOLLIN | EPOLLRDHUP : EPOLLIN, 1);
+        }
+        assertTrue(batch.earlyFlushes() > 0);
+        assertEquals(1, batch.submitAndWait(0), "the edge is not lost");
+        assertEquals(77L, token(0));
+    }
+
     /** The same random ADD/MOD/DEL sequence through the batch and through epoll_ctl. */
     @Test
     void randomSequencesGiveTheSameKernelStateAsPlainEpollCtl() throws Exception {
