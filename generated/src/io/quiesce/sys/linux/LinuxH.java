@@ -1400,6 +1400,15 @@ public class LinuxH extends LinuxH$shared {
     public static int EHWPOISON() {
         return EHWPOISON;
     }
+    private static final int SIGPIPE = (int)13L;
+    /**
+     * {@snippet lang=c :
+     * #define SIGPIPE 13
+     * }
+     */
+    public static int SIGPIPE() {
+        return SIGPIPE;
+    }
     private static final int MAP_POPULATE = (int)32768L;
     /**
      * {@snippet lang=c :
@@ -4504,6 +4513,15 @@ public class LinuxH extends LinuxH$shared {
     public static int ENOTSUP() {
         return ENOTSUP;
     }
+    private static final int SYS_gettid = (int)186L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_gettid 186
+     * }
+     */
+    public static int SYS_gettid() {
+        return SYS_gettid;
+    }
     private static final int SYS_io_uring_enter = (int)426L;
     /**
      * {@snippet lang=c :
@@ -4530,6 +4548,15 @@ public class LinuxH extends LinuxH$shared {
      */
     public static int SYS_io_uring_setup() {
         return SYS_io_uring_setup;
+    }
+    private static final int SYS_tgkill = (int)234L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_tgkill 234
+     * }
+     */
+    public static int SYS_tgkill() {
+        return SYS_tgkill;
     }
     private static final int IOSQE_IO_LINK = (int)4L;
     /**
