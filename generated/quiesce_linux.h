@@ -20,3 +20,7 @@
 #include <time.h>
 #include <spawn.h>
 #include <sys/wait.h>
+#include <sys/syscall.h>
+#include <sys/mman.h>
+#include <linux/io_uring.h>
+#include "io_uring_since_6_1.h"
