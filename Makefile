@@ -27,7 +27,7 @@ CLOSES ?= 100000
 STRESS_SECS ?= 30
 STRESS_SEED ?=
 
-.PHONY: help test run bench bindings stress echo demo compare clean build
+.PHONY: help test test-batch run bench bindings stress echo demo compare clean build
 
 help:
 	@echo "make test      unit and integration tests (real sockets, real fds)"
@@ -41,6 +41,10 @@ help:
 
 test:
 	$(MVN) test
+
+# The reactor and net suites on the io_uring batch backend, the random schedule included.
+test-batch:
+	$(MVN) test -Dquiesce.io=batch -Dtest='io.quiesce.reactor.**.*Test,io.quiesce.net.**.*Test' -Dsurefire.failIfNoSpecifiedTests=false
 
 build: $(CP_FILE)
 	$(MVN) -q test-compile

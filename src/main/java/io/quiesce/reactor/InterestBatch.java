@@ -4,6 +4,7 @@ import io.quiesce.reactor.ReactorStats.Counter;
 import io.quiesce.sys.Errno;
 import io.quiesce.sys.SyscallException;
 import io.quiesce.sys.Syscalls;
+import io.quiesce.uring.EpollBatch;
 
 import java.util.Arrays;
 
@@ -19,6 +20,13 @@ import java.util.Arrays;
  * <p>Errors are mapped as the seed describes: ADD meeting EEXIST is issued again as MOD, MOD
  * meeting ENOENT again as ADD (both counted). A pending change for a handle that is closing is
  * dropped, never applied: the fd number might by then name another file. Reactor thread only.
+ *
+ * <p>With an io_uring ring ({@link #useRing}) the ADDs and MODs are not issued one by one but
+ * queued as {@code IORING_OP_EPOLL_CTL}s that the reactor's wait submits in the same
+ * {@code io_uring_enter} (the seed's {@code epoll_batch}); their results come back per op and are
+ * mapped in {@link #completeRound} before any event is dispatched. The DEL is never queued: it is
+ * issued at once, so it always lands before the fd's {@code close} (a DEL batched after a close
+ * would hit whatever file reused the number).
  */
 final class InterestBatch {
     /** What the batch calls when the kernel refuses a handle's registration. */
@@ -31,6 +39,13 @@ final class InterestBatch {
     private final ReactorStats stats;
     private Handle[] dirty = new Handle[64];
     private int dirtyCount;
+    private EpollBatch ring;
+    /** Ops queued on the ring this round, by op index: the handle, the op and its mask. */
+    private Handle[] queued = new Handle[64];
+    private int[] queuedOps = new int[64];
+    private int[] queuedMasks = new int[64];
+    private int queuedCount;
+    private boolean neededWork;
 
     InterestBatch(Syscalls sys, int epfd, ReactorStats stats) {
         this.sys = sys;
@@ -62,6 +77,21 @@ final class InterestBatch {
         return dirtyCount == 0;
     }
 
+    /** {@return whether ops are queued on the ring for its next round} */
+    boolean hasQueued() {
+        return queuedCount > 0;
+    }
+
+    /** {@return whether the last round's results needed work (a refusal, or a remap)} */
+    boolean lastRoundNeededWork() {
+        return neededWork;
+    }
+
+    /** From now on ADDs and MODs ride on {@code ring}'s next round instead of a syscall each. */
+    void useRing(EpollBatch ring) {
+        this.ring = ring;
+    }
+
     /** Issues the difference between wanted and kernel state for every dirty handle. */
     void flush(FailureSink onFailure) {
         for (int i = 0; i < dirtyCount; i++) {
@@ -75,15 +105,20 @@ final class InterestBatch {
             }
             int mask = Interest.toEpoll(reg.wantedInterest());
             long token = reg.token();
-            int r;
+            int op;
             if (reg.kernelEvents() == Registration.NOT_IN_KERNEL) {
-                r = ctl(Syscalls.EPOLL_CTL_ADD, h, mask, token);
+                op = Syscalls.EPOLL_CTL_ADD;
             } else if (reg.kernelEvents() == mask) {
                 stats.increment(Counter.CTL_MOD_SAVED);
                 continue;
             } else {
-                r = ctl(Syscalls.EPOLL_CTL_MOD, h, mask, token);
+                op = Syscalls.EPOLL_CTL_MOD;
             }
+            if (ring != null) {
+                queue(op, h, mask, token, onFailure);
+                continue;
+            }
+            int r = ctl(op, h, mask, token);
             if (r < 0) {
                 onFailure.failed(h, new SyscallException("epoll_ctl", h.fd(), -r));
             } else {
@@ -93,9 +128,59 @@ final class InterestBatch {
         dirtyCount = 0;
     }
 
+    private void queue(int op, Handle h, int mask, long token, FailureSink onFailure) {
+        int i;
+        try {
+            i = ring.queueCtl(op, h.fd(), mask, token);
+        } catch (SyscallException e) { // an early flush of a full ring failed as a whole
+            onFailure.failed(h, e);
+            return;
+        }
+        stats.increment(op == Syscalls.EPOLL_CTL_ADD ? Counter.CTL_ADD : Counter.CTL_MOD);
+        stats.increment(Counter.CTL_BATCHED);
+        if (i >= queued.length) {
+            queued = Arrays.copyOf(queued, i * 2);
+            queuedOps = Arrays.copyOf(queuedOps, i * 2);
+            queuedMasks = Arrays.copyOf(queuedMasks, i * 2);
+        }
+        queued[i] = h;
+        queuedOps[i] = op;
+        queuedMasks[i] = mask;
+        queuedCount = i + 1;
+    }
+
+    /**
+     * After the ring's round: applies each queued op's result, with the seed's mapping (an ADD
+     * meeting EEXIST is issued again as MOD, a MOD meeting ENOENT as ADD, each as a syscall of
+     * its own: rare, and the wait is over). A failed op fails only its own handle.
+     */
+    void completeRound(FailureSink onFailure) {
+        neededWork = false;
+        for (int i = 0; i < queuedCount; i++) {
+            Handle h = queued[i];
+            queued[i] = null;
+            int op = queuedOps[i];
+            int mask = queuedMasks[i];
+            int result = ring.ctlResult(i);
+            neededWork |= result < 0;
+            int r = remap(result, op, h, mask, h.registration.token());
+            if (r < 0) {
+                onFailure.failed(h, new SyscallException("epoll_ctl (io_uring)", h.fd(), -r));
+            } else {
+                h.registration.kernelHas(mask);
+            }
+        }
+        queuedCount = 0;
+        ring.clearResults();
+    }
+
     private int ctl(int op, Handle h, int mask, long token) {
         int r = sys.epollCtl(epfd, op, h.fd(), mask, token);
         stats.increment(op == Syscalls.EPOLL_CTL_ADD ? Counter.CTL_ADD : Counter.CTL_MOD);
+        return remap(r, op, h, mask, token);
+    }
+
+    private int remap(int r, int op, Handle h, int mask, long token) {
         if (r == -Errno.EEXIST && op == Syscalls.EPOLL_CTL_ADD) {
             // Already in this epoll (a dup of a registered fd, or an earlier registration the
             // kernel still holds): make it ours with MOD.

@@ -4,6 +4,7 @@ import io.quiesce.reactor.ReactorStats.Counter;
 import io.quiesce.sys.Errno;
 import io.quiesce.sys.SyscallException;
 import io.quiesce.sys.Syscalls;
+import io.quiesce.uring.EpollBatch;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -16,6 +17,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Supplier;
 
 /**
@@ -53,6 +55,10 @@ public final class Reactor implements Executor {
     private static final long WAKE_TOKEN = -1L;
     private static final int MAX_TASKS_PER_ITERATION = 4096;
     private static final VarHandle EPOCH;
+    /** The batch backend's unavailability is logged once per process, not once per reactor. */
+    private static final AtomicBoolean FALLBACK_LOGGED = new AtomicBoolean();
+    /** How the batch backend builds its ring; tests narrow the probe to force a fallback. */
+    static volatile EpollBatch.Options batchOptions = EpollBatch.Options.defaults();
 
     static {
         try {
@@ -71,6 +77,8 @@ public final class Reactor implements Executor {
     private final CloseQueue closes;
     private final Thread thread;
     private final CompletableFuture<Void> terminated = new CompletableFuture<>();
+    /** Completes once the thread has made its per-thread resources (the ring) and enters the loop. */
+    private final CompletableFuture<Void> running = new CompletableFuture<>();
     private final Runnable finishClosesTask = this::finishCloses;
     @SuppressWarnings("unused") // through EPOCH
     private volatile long epoch;
@@ -87,6 +95,10 @@ public final class Reactor implements Executor {
     private Arena arena;
     private boolean pwait2 = true;
     private boolean shutdownStarted;
+    /** The io_uring ring of the batch backend, or null on plain epoll. */
+    private EpollBatch ring;
+    private long ringEntersCounted;
+    private volatile ReactorGroup.Io ioInUse = ReactorGroup.Io.EPOLL;
 
     Reactor(int index, ReactorGroup.Options options) throws SyscallException {
         this.index = index;
@@ -117,6 +129,11 @@ public final class Reactor implements Executor {
         thread.start();
     }
 
+    /** {@return completes once the thread has made its resources and runs its loop (or has stopped)} */
+    CompletableFuture<Void> runningFuture() {
+        return running;
+    }
+
     /** {@return this reactor's index in its group} */
     public int index() {
         return index;
@@ -135,6 +152,14 @@ public final class Reactor implements Executor {
     /** {@return whether the caller is this reactor's thread} */
     public boolean inReactorThread() {
         return Thread.currentThread() == thread;
+    }
+
+    /**
+     * {@return the backend this reactor waits with: {@link ReactorGroup.Io#BATCH} only if it was
+     * asked for and io_uring can do it here}
+     */
+    public ReactorGroup.Io io() {
+        return ioInUse;
     }
 
     /** The epoll fd (tests, nesting). */
@@ -406,6 +431,10 @@ public final class Reactor implements Executor {
                     LOG.log(System.Logger.Level.WARNING, "sched_setaffinity(cpu {0}): {1}", cpu, Errno.name(-r));
                 }
             }
+            if (options.io() == ReactorGroup.Io.BATCH) {
+                openRing();
+            }
+            running.complete(null);
             try {
                 loop();
             } catch (Throwable t) {
@@ -420,6 +449,9 @@ public final class Reactor implements Executor {
             closes.adoptOrphans(this::processClose);
             finishCloses();
             locals.closeAll();
+            if (ring != null) {
+                ring.close(); // on this thread: the ring is single-issuer
+            }
         } catch (Throwable t) {
             if (failure == null) {
                 failure = t;
@@ -433,10 +465,26 @@ public final class Reactor implements Executor {
             s.close(wakeFd);
             s.close(epfd);
             CURRENT.remove();
+            running.complete(null); // a reactor that failed before its loop is running no more
             if (failure != null) {
                 terminated.completeExceptionally(failure);
             } else {
                 terminated.complete(null);
+            }
+        }
+    }
+
+    /** The batch backend, or a logged reason to stay on plain epoll. */
+    private void openRing() {
+        try {
+            ring = EpollBatch.open(epfd, events, maxEvents, arena, batchOptions);
+            batch.useRing(ring);
+            ring.onInterrupt(() -> stats.increment(Counter.EPOLL_WAITS_INTERRUPTED));
+            ioInUse = ReactorGroup.Io.BATCH;
+        } catch (EpollBatch.UnavailableException e) {
+            if (FALLBACK_LOGGED.compareAndSet(false, true)) {
+                LOG.log(System.Logger.Level.WARNING, "io_uring batch backend unavailable ({0}); reactors use plain epoll",
+                        e.getMessage());
             }
         }
     }
@@ -462,7 +510,7 @@ public final class Reactor implements Executor {
             }
             long before = System.nanoTime();
             stats.add(Counter.BUSY_NANOS, before - busySince);
-            int n = epollWait(timeoutNanos);
+            int n = ring != null ? ringWait(timeoutNanos) : epollWait(timeoutNanos);
             inbox.awake();
             busySince = System.nanoTime();
             stats.add(Counter.WAIT_NANOS, busySince - before);
@@ -474,9 +522,12 @@ public final class Reactor implements Executor {
             dispatch(n);
             advanceEpoch();
             finishCloses();
-            if (n == maxEvents && maxEvents < options.maxEvents()) {
+            if (n == maxEvents && maxEvents < options.maxEvents() && (ring == null || !ring.waitInFlight())) {
                 maxEvents = Math.min(maxEvents * 2, options.maxEvents());
                 events = arena.allocate(Syscalls.EPOLL_EVENT_SIZE * maxEvents, 8);
+                if (ring != null) {
+                    ring.setEvents(events, maxEvents);
+                }
                 stats.increment(Counter.EVENT_ARRAY_GROWTHS);
             }
         }
@@ -523,6 +574,38 @@ public final class Reactor implements Executor {
                 remaining = Math.max(0, deadline - System.nanoTime());
             }
         }
+    }
+
+    /**
+     * The batch backend's wait: the queued ADDs and MODs and the {@code EPOLL_WAIT} in one
+     * {@code io_uring_enter} (EINTR is retried inside, for the time left), then the per-op
+     * results, applied before any event is dispatched.
+     */
+    private int ringWait(long timeoutNanos) throws SyscallException {
+        if (batch.hasQueued() && timeoutNanos != 0) {
+            // An op's result is known only when its round returns, and a refused registration
+            // (or an EEXIST/ENOENT to map) must be dealt with before the reactor sleeps, or the
+            // handle would wait for some unrelated event to be closed. So a round with ops first
+            // hands them over without sleeping; if nothing needs doing, a second enter sleeps on
+            // the same (still armed) wait.
+            int n = ringRound(0);
+            if (n != 0 || batch.lastRoundNeededWork()) {
+                return n;
+            }
+        }
+        return ringRound(timeoutNanos);
+    }
+
+    private int ringRound(long timeoutNanos) throws SyscallException {
+        int n = ring.submitAndWait(timeoutNanos);
+        batch.completeRound(this::registrationFailed);
+        long enters = ring.enters();
+        stats.add(Counter.URING_ENTERS, enters - ringEntersCounted);
+        ringEntersCounted = enters;
+        if (n < 0) {
+            throw new SyscallException("io_uring_enter(epoll_wait)", epfd, -n);
+        }
+        return n;
     }
 
     private void dispatch(int n) {

@@ -20,6 +20,34 @@ import java.util.concurrent.atomic.AtomicInteger;
 public final class ReactorGroup implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(ReactorGroup.class.getName());
 
+    /** How a reactor waits for events. */
+    public enum Io {
+        /** {@code epoll_ctl} per interest change, then {@code epoll_pwait2}: the default. */
+        EPOLL,
+        /**
+         * The interest changes of an iteration and the wait in one {@code io_uring_enter}
+         * ({@code IORING_OP_EPOLL_CTL} + {@code IORING_OP_EPOLL_WAIT}, Linux 6.15+). Where
+         * io_uring is absent, disabled or lacks an opcode, the reactor uses {@link #EPOLL} and
+         * logs why, once.
+         */
+        BATCH;
+
+        /**
+         * {@return the backend named by the system property {@code quiesce.io} ({@code epoll} or
+         * {@code batch}), {@link #EPOLL} when it is unset}
+         *
+         * @throws IllegalArgumentException if it names no backend
+         */
+        public static Io fromSystemProperty() {
+            String v = System.getProperty("quiesce.io", "epoll");
+            return switch (v.toLowerCase(java.util.Locale.ROOT)) {
+                case "epoll" -> EPOLL;
+                case "batch" -> BATCH;
+                default -> throw new IllegalArgumentException("quiesce.io: expected epoll or batch, got " + v);
+            };
+        }
+    }
+
     /**
      * How a group is built.
      *
@@ -28,8 +56,9 @@ public final class ReactorGroup implements AutoCloseable {
      * @param initialEvents starting size of each reactor's {@code epoll_wait} events array
      * @param maxEvents the size the array may grow to when a call fills it
      * @param threadNamePrefix reactor thread names are this plus the index
+     * @param io how the reactors wait for events
      */
-    public record Options(int threads, boolean pinCpus, int initialEvents, int maxEvents, String threadNamePrefix) {
+    public record Options(int threads, boolean pinCpus, int initialEvents, int maxEvents, String threadNamePrefix, Io io) {
         /** Checks the values. */
         public Options {
             if (threads < 1) {
@@ -38,14 +67,18 @@ public final class ReactorGroup implements AutoCloseable {
             if (initialEvents < 1 || maxEvents < initialEvents) {
                 throw new IllegalArgumentException("need 1 <= initialEvents <= maxEvents: " + initialEvents + ", " + maxEvents);
             }
-            if (threadNamePrefix == null) {
-                throw new NullPointerException("threadNamePrefix");
+            if (threadNamePrefix == null || io == null) {
+                throw new NullPointerException("threadNamePrefix and io are required");
             }
         }
 
-        /** {@return one reactor per available processor, unpinned, events array 256 growing to 8192} */
+        /**
+         * {@return one reactor per available processor, unpinned, events array 256 growing to
+         * 8192, the backend of {@link Io#fromSystemProperty()} (epoll unless {@code -Dquiesce.io=batch})}
+         */
         public static Options defaults() {
-            return new Options(Runtime.getRuntime().availableProcessors(), false, 256, 8192, "quiesce-reactor-");
+            return new Options(Runtime.getRuntime().availableProcessors(), false, 256, 8192, "quiesce-reactor-",
+                    Io.fromSystemProperty());
         }
 
         /**
@@ -54,7 +87,7 @@ public final class ReactorGroup implements AutoCloseable {
          * @param threads at least 1
          */
         public Options withThreads(int threads) {
-            return new Options(threads, pinCpus, initialEvents, maxEvents, threadNamePrefix);
+            return new Options(threads, pinCpus, initialEvents, maxEvents, threadNamePrefix, io);
         }
 
         /**
@@ -63,7 +96,7 @@ public final class ReactorGroup implements AutoCloseable {
          * @param pin whether to pin
          */
         public Options withPinCpus(boolean pin) {
-            return new Options(threads, pin, initialEvents, maxEvents, threadNamePrefix);
+            return new Options(threads, pin, initialEvents, maxEvents, threadNamePrefix, io);
         }
 
         /**
@@ -72,7 +105,7 @@ public final class ReactorGroup implements AutoCloseable {
          * @param max largest size
          */
         public Options withEvents(int initial, int max) {
-            return new Options(threads, pinCpus, initial, max, threadNamePrefix);
+            return new Options(threads, pinCpus, initial, max, threadNamePrefix, io);
         }
 
         /**
@@ -81,7 +114,16 @@ public final class ReactorGroup implements AutoCloseable {
          * @param prefix the prefix
          */
         public Options withThreadNamePrefix(String prefix) {
-            return new Options(threads, pinCpus, initialEvents, maxEvents, prefix);
+            return new Options(threads, pinCpus, initialEvents, maxEvents, prefix, io);
+        }
+
+        /**
+         * {@return a copy with another backend}
+         *
+         * @param backend how the reactors wait
+         */
+        public Options withIo(Io backend) {
+            return new Options(threads, pinCpus, initialEvents, maxEvents, threadNamePrefix, backend);
         }
     }
 
@@ -125,6 +167,9 @@ public final class ReactorGroup implements AutoCloseable {
             throw e;
         }
         made.forEach(Reactor::start);
+        // Each thread makes its own ring (single issuer) before its loop: wait for that, so the
+        // group is whole (and every fd it owns exists) when start returns.
+        made.forEach(r -> r.runningFuture().join());
         return new ReactorGroup(made);
     }
 

@@ -45,6 +45,10 @@ public final class ReactorStats {
         CTL_ENOENT_AS_ADD,
         /** Pending interest changes dropped because the handle was closing. */
         CTL_DROPPED_CLOSING,
+        /** ADDs and MODs carried by an {@code io_uring_enter} of the batch backend instead of a syscall each. */
+        CTL_BATCHED,
+        /** {@code io_uring_enter} calls of the batch backend (its waits and the ops they carry). */
+        URING_ENTERS,
         /** Handles registered. */
         HANDLES_REGISTERED,
         /** Closes completed (fd released). */

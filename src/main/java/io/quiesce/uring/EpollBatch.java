@@ -127,6 +127,8 @@ public final class EpollBatch implements AutoCloseable {
 
     // Counters (single writer: the owning thread; read them from it or accept staleness).
     private long enters;
+    private long interrupted;
+    private Runnable onInterrupt = () -> {};
     private long rounds;
     private long ctlOps;
     private long earlyFlushes;
@@ -376,6 +378,10 @@ public final class EpollBatch implements AutoCloseable {
         }
         enters++;
         int r = ring.enter(want, flags, a, argSize, blocking);
+        if (r == -Errno.EINTR) {
+            interrupted++;
+            onInterrupt.run();
+        }
         reap();
         return r;
     }
@@ -463,6 +469,21 @@ public final class EpollBatch implements AutoCloseable {
      */
     public long syscallsSaved() {
         return ctlOps + rounds - enters;
+    }
+
+    /**
+     * Sets what runs (on the batch's thread) each time a signal interrupts an enter, which is
+     * then retried; a blocked wait may retry many times before it returns.
+     *
+     * @param listener called once per EINTR
+     */
+    public void onInterrupt(Runnable listener) {
+        this.onInterrupt = listener;
+    }
+
+    /** {@return enters interrupted by a signal (EINTR) and retried} */
+    public long interrupted() {
+        return interrupted;
     }
 
     /** {@return extra enters because more ops were queued than the ring holds} */

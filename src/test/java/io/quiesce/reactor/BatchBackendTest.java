@@ -1,0 +1,89 @@
+package io.quiesce.reactor;
+
+import io.quiesce.reactor.ReactorStats.Counter;
+import io.quiesce.sys.Syscalls;
+import io.quiesce.testing.NoFdLeaks;
+import io.quiesce.uring.EpollBatch;
+import io.quiesce.uring.Ring;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+import java.time.Duration;
+import java.util.concurrent.CountDownLatch;
+
+import static io.quiesce.reactor.ReactorTesting.*;
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The io_uring batch backend as the reactor uses it, and its fallback to plain epoll. */
+@ExtendWith(NoFdLeaks.class)
+class BatchBackendTest {
+    private final Syscalls sys = Syscalls.current();
+
+    private static ReactorGroup start(ReactorGroup.Io io) throws Exception {
+        return ReactorGroup.start(ReactorGroup.Options.defaults().withThreads(1).withThreadNamePrefix("batch-").withIo(io));
+    }
+
+    @Test
+    void interestChangesRideOnTheWaitsEnterAndEventsArrive() throws Exception {
+        try (ReactorGroup g = start(ReactorGroup.Io.BATCH)) {
+            Reactor r = g.reactor(0);
+            roundTrips(r, 1);
+            assertEquals(ReactorGroup.Io.BATCH, r.io(), "io_uring EPOLL_WAIT is there on this kernel (6.15+)");
+            var seen = new CountDownLatch(3);
+            Handle[] hs = new Handle[3];
+            for (int i = 0; i < hs.length; i++) {
+                hs[i] = r.register(eventfd(), Interest.READ, (h, ready) -> seen.countDown());
+            }
+            roundTrips(r, 2);
+            ReactorStats s = r.stats();
+            assertEquals(3, s.get(Counter.CTL_BATCHED), "the three ADDs went through the ring");
+            assertTrue(s.get(Counter.URING_ENTERS) > 0);
+            for (Handle h : hs) {
+                sys.eventfdWrite(h.fd(), 1);
+            }
+            await(seen);
+            for (Handle h : hs) {
+                h.close(Duration.ofSeconds(10));
+            }
+        }
+    }
+
+    /** The seed's mapping through the ring: an ADD meeting EEXIST becomes a MOD and the handle works. */
+    @Test
+    void anAddMeetingEexistInTheRingBecomesAMod() throws Exception {
+        try (ReactorGroup g = start(ReactorGroup.Io.BATCH)) {
+            Reactor r = g.reactor(0);
+            int fd = eventfd();
+            assertEquals(0, sys.epollCtl(r.epollFd(), Syscalls.EPOLL_CTL_ADD, fd, Syscalls.EPOLLIN, 0x7777_0000_0000L));
+            var seen = new CountDownLatch(1);
+            Handle h = r.register(fd, Interest.READ, (x, ready) -> seen.countDown());
+            roundTrips(r, 2);
+            assertEquals(1, r.stats().get(Counter.CTL_EEXIST_AS_MOD));
+            sys.eventfdWrite(fd, 1);
+            await(seen);
+            h.close(Duration.ofSeconds(10));
+        }
+    }
+
+    @Test
+    void withoutEpollWaitInTheProbeTheReactorFallsBackToPlainEpoll() throws Exception {
+        var saved = Reactor.batchOptions;
+        var o = EpollBatch.Options.defaults();
+        Reactor.batchOptions = new EpollBatch.Options(o.entries(), o.timeoutMode(), o.disabledSysctl(),
+                o.setupFlags(), p -> p.without(Ring.OP_EPOLL_WAIT));
+        try (ReactorGroup g = start(ReactorGroup.Io.BATCH)) {
+            Reactor r = g.reactor(0);
+            roundTrips(r, 1);
+            assertEquals(ReactorGroup.Io.EPOLL, r.io());
+            var seen = new CountDownLatch(1);
+            Handle h = r.register(eventfd(), Interest.READ, (x, ready) -> seen.countDown());
+            roundTrips(r, 1);
+            sys.eventfdWrite(h.fd(), 1);
+            await(seen);
+            assertEquals(0, r.stats().get(Counter.CTL_BATCHED));
+            h.close(Duration.ofSeconds(10));
+        } finally {
+            Reactor.batchOptions = saved;
+        }
+    }
+}
