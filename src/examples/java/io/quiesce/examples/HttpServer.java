@@ -103,7 +103,7 @@ public final class HttpServer {
                 new ClassLoaderMetrics(), new ProcessorMetrics(), new UptimeMetrics(), new FileDescriptorMetrics()}) {
             b.bindTo(registry);
         }
-        QuiesceMetrics.bind(group, registry);
+        QuiesceMetrics.bind(group, "http", io.micrometer.core.instrument.Tags.empty(), registry);
         return registry;
     }
 
