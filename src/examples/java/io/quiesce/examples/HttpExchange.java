@@ -161,27 +161,24 @@ final class HttpExchange implements ConnectionHandler {
         }
     }
 
-    /** The last response: after it (and those before it) are sent, the connection closes. */
-    private void fail(Connection c, Scratch sc, byte[] response) {
+    /** The last response: after it (and those before it) are sent, the connection closes. {@return 0} */
+    private int fail(Connection c, Scratch sc, byte[] response) {
         done = true;
         emit(c, sc, response);
         flush(c, sc);
         c.close();
+        return 0;
     }
 
     /**
-     * Handles the request at {@code buf[from, to)} if its header section is complete.
+     * Handles the request at {@code buf[from, to)} if its header section is complete, in one pass:
+     * each line is checked as it is read, and running out of bytes anywhere means "wait for more"
+     * (or 431 once {@link HttpServer#MAX_HEADER_BYTES} are there without the blank line).
      *
-     * @return bytes used (its header section), or 0 if more bytes are needed
+     * @return bytes used (its header section), or 0 if more bytes are needed or it failed
      */
     private int handleOne(Connection c, Scratch sc, HttpResponses r, byte[] buf, int from, int to) {
-        int end = headerEnd(buf, from, Math.min(to, from + MAX_HEADER_BYTES));
-        if (end < 0) {
-            if (to - from >= MAX_HEADER_BYTES) {
-                fail(c, sc, r.tooLarge);
-            }
-            return 0;
-        }
+        int end = Math.min(to, from + MAX_HEADER_BYTES);
         // ---- request line: method SP target SP version
         int p = from;
         int methodStart = p;
@@ -189,49 +186,66 @@ final class HttpExchange implements ConnectionHandler {
             p++;
         }
         int methodEnd = p;
-        if (methodEnd == methodStart || p >= end || buf[p] != ' ') {
-            fail(c, sc, r.badRequest);
-            return 0;
+        if (p >= end) {
+            return incomplete(c, sc, r, from, to);
+        }
+        if (methodEnd == methodStart || buf[p] != ' ') {
+            return fail(c, sc, r.badRequest);
         }
         int targetStart = ++p;
         while (p < end && buf[p] > ' ' && buf[p] != 0x7f) {
             p++;
         }
         int targetEnd = p;
-        if (targetEnd == targetStart || p >= end || buf[p] != ' ' || buf[targetStart] != '/') {
-            fail(c, sc, r.badRequest);
-            return 0;
+        if (p >= end) {
+            return incomplete(c, sc, r, from, to);
+        }
+        if (targetEnd == targetStart || buf[p] != ' ' || buf[targetStart] != '/') {
+            return fail(c, sc, r.badRequest);
         }
         p++;
-        int minor;
-        if (p + 8 <= end && matches(buf, p, HTTP_1) && (buf[p + 7] == '0' || buf[p + 7] == '1')) {
-            minor = buf[p + 7] - '0';
-            p += 8;
-        } else {
-            fail(c, sc, r.badRequest);
-            return 0;
+        // "HTTP/1.0" or "HTTP/1.1", checked byte by byte as far as it has arrived: a wrong byte
+        // is a 400 now, not a wait for bytes that would not make it right
+        int have = Math.min(8, end - p);
+        for (int i = 0; i < have; i++) {
+            byte b = buf[p + i];
+            if (i < 7 ? b != HTTP_1[i] : b != '0' && b != '1') {
+                return fail(c, sc, r.badRequest);
+            }
         }
-        p = lineEnd(buf, p, end);
+        if (have < 8) {
+            return incomplete(c, sc, r, from, to);
+        }
+        int minor = buf[p + 7] - '0';
+        p = lineEnd(buf, p + 8, end);
         if (p < 0) {
-            fail(c, sc, r.badRequest);
-            return 0;
+            return p == NEED_MORE ? incomplete(c, sc, r, from, to) : fail(c, sc, r.badRequest);
         }
-        // ---- headers
+        // ---- headers, up to the blank line
         boolean host = false;
         boolean close = minor == 0;
         long contentLength = 0;
         boolean sawLength = false;
-        while (p < end) {
-            if (buf[p] == '\r' || buf[p] == '\n') {
-                break; // the empty line
+        while (true) {
+            if (p >= end) {
+                return incomplete(c, sc, r, from, to);
+            }
+            if (buf[p] == '\r' || buf[p] == '\n') { // the blank line
+                p = lineEnd(buf, p, end);
+                if (p < 0) {
+                    return p == NEED_MORE ? incomplete(c, sc, r, from, to) : fail(c, sc, r.badRequest);
+                }
+                break;
             }
             int nameStart = p;
             while (p < end && isTchar(buf[p])) {
                 p++;
             }
-            if (p == nameStart || p >= end || buf[p] != ':') {
-                fail(c, sc, r.badRequest); // no name, space before the colon, obsolete folding...
-                return 0;
+            if (p >= end) {
+                return incomplete(c, sc, r, from, to);
+            }
+            if (p == nameStart || buf[p] != ':') {
+                return fail(c, sc, r.badRequest); // no name, space before the colon, obsolete folding...
             }
             int nameEnd = p++;
             while (p < end && (buf[p] == ' ' || buf[p] == '\t')) {
@@ -241,8 +255,7 @@ final class HttpExchange implements ConnectionHandler {
             while (p < end && buf[p] != '\r' && buf[p] != '\n') {
                 byte b = buf[p];
                 if ((b < ' ' && b != '\t') || b == 0x7f) {
-                    fail(c, sc, r.badRequest);
-                    return 0;
+                    return fail(c, sc, r.badRequest);
                 }
                 p++;
             }
@@ -252,8 +265,7 @@ final class HttpExchange implements ConnectionHandler {
             }
             p = lineEnd(buf, p, end);
             if (p < 0) {
-                fail(c, sc, r.badRequest);
-                return 0;
+                return p == NEED_MORE ? incomplete(c, sc, r, from, to) : fail(c, sc, r.badRequest);
             }
             int nameLen = nameEnd - nameStart;
             if (nameLen == 4 && equalsIgnoreCase(buf, nameStart, HOST)) {
@@ -267,27 +279,31 @@ final class HttpExchange implements ConnectionHandler {
             } else if (nameLen == 14 && equalsIgnoreCase(buf, nameStart, CONTENT_LENGTH)) {
                 long v = digits(buf, valueStart, valueEnd);
                 if (v < 0 || (sawLength && v != contentLength)) {
-                    fail(c, sc, r.badRequest);
-                    return 0;
+                    return fail(c, sc, r.badRequest);
                 }
                 sawLength = true;
                 contentLength = v;
             } else if (nameLen == 17 && equalsIgnoreCase(buf, nameStart, TRANSFER_ENCODING)) {
-                fail(c, sc, r.badRequest); // request bodies in chunks are not supported here
-                return 0;
+                return fail(c, sc, r.badRequest); // request bodies in chunks are not supported here
             }
         }
-        int used = lineEnd(buf, end, to) - from; // through the blank line
         if (minor == 1 && !host) {
-            fail(c, sc, r.badRequest);
-            return 0;
+            return fail(c, sc, r.badRequest);
         }
         if (contentLength > MAX_BODY_BYTES) {
             close = true;
         }
         bodyToSkip = contentLength;
         respond(c, sc, r, buf, methodStart, methodEnd, targetStart, targetEnd, minor, close);
-        return used;
+        return p - from; // through the blank line
+    }
+
+    /** The header section is not all there: wait for more, unless it is already too large (431). */
+    private int incomplete(Connection c, Scratch sc, HttpResponses r, int from, int to) {
+        if (to - from >= MAX_HEADER_BYTES) {
+            return fail(c, sc, r.tooLarge);
+        }
+        return 0;
     }
 
     private void respond(Connection c, Scratch sc, HttpResponses r, byte[] buf, int methodStart, int methodEnd,

@@ -20,31 +20,23 @@ final class HttpSyntax {
 
     private HttpSyntax() {}
 
-    /**
-     * {@return where the blank line that ends the header section starts, or -1 if it is not all
-     * in {@code b[from, to)}} Lines end with CRLF or a bare LF.
-     */
-    static int headerEnd(byte[] b, int from, int to) {
-        for (int i = from; i < to; i++) {
-            if (b[i] == '\n') {
-                int j = i + 1;
-                if (j < to && b[j] == '\n') {
-                    return j;
-                }
-                if (j + 1 < to && b[j] == '\r' && b[j + 1] == '\n') {
-                    return j;
-                }
-            }
-        }
-        return -1;
-    }
+    /** {@link #lineEnd}: the bytes so far end before the line does. */
+    static final int NEED_MORE = -2;
+    /** {@link #lineEnd}: not a line end (a CR without its LF, or another byte). */
+    static final int NOT_A_LINE_END = -1;
 
-    /** At {@code p}: an optional CR then LF; {@return the index after them, or -1} */
+    /**
+     * At {@code p}: a line end, CRLF or a bare LF. {@return the index after it, {@link #NEED_MORE}
+     * if {@code b[p, to)} ends first, or {@link #NOT_A_LINE_END}}
+     */
     static int lineEnd(byte[] b, int p, int to) {
         if (p < to && b[p] == '\r') {
             p++;
         }
-        return p < to && b[p] == '\n' ? p + 1 : -1;
+        if (p >= to) {
+            return NEED_MORE;
+        }
+        return b[p] == '\n' ? p + 1 : NOT_A_LINE_END;
     }
 
     static boolean isTchar(byte b) {
