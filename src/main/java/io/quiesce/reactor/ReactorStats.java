@@ -189,9 +189,12 @@ public final class ReactorStats {
         long credited;
         long parkedSince;
         long now;
-        while (true) {
+        for (int spins = 0; ; spins++) {
             long seq = (long) WAKE_SEQ.getAcquire(this);
             if ((seq & 1) != 0) {
+                if (spins > 10_000) { // the reactor was descheduled between two stores: don't wait on it
+                    return waitNanosRead.get();
+                }
                 Thread.onSpinWait(); // the reactor is between two stores: a few nanoseconds
                 continue;
             }
