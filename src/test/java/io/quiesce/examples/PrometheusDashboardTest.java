@@ -79,7 +79,6 @@ class PrometheusDashboardTest {
         Thread load = null;
         try {
             String target = "127.0.0.1:" + server.port();
-            int webPort = freePort();
             Path config = dir.resolve("prometheus.yml");
             Files.writeString(config, """
                     global:
@@ -93,13 +92,23 @@ class PrometheusDashboardTest {
                           - targets: ['%s']
                     """.formatted(JOB, target));
             Path log = dir.resolve("prometheus.log");
-            prometheus = new ProcessBuilder(binary.toString(), "--config.file=" + config,
-                    "--storage.tsdb.path=" + dir.resolve("data"), "--web.listen-address=127.0.0.1:" + webPort,
-                    "--storage.tsdb.retention.time=1h", "--log.level=warn")
-                    .redirectErrorStream(true).redirectOutput(log.toFile())
-                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null"))).start();
-            var api = new Api(webPort, prometheus, log);
-            api.awaitReady();
+            Api api = null;
+            for (int attempt = 1; api == null; attempt++) {
+                int webPort = freePort(); // free a moment ago: another process may take it first, then retry
+                prometheus = new ProcessBuilder(binary.toString(), "--config.file=" + config,
+                        "--storage.tsdb.path=" + dir.resolve("data"), "--web.listen-address=127.0.0.1:" + webPort,
+                        "--storage.tsdb.retention.time=1h", "--log.level=warn")
+                        .redirectErrorStream(true).redirectOutput(log.toFile())
+                        .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null"))).start();
+                var candidate = new Api(webPort, prometheus, log);
+                if (candidate.awaitReady()) {
+                    api = candidate;
+                } else {
+                    String tail = candidate.logTail();
+                    assertTrue(attempt < 3 && tail.contains("address already in use"),
+                            () -> "prometheus exited with " + candidate.process().exitValue() + ":\n" + tail);
+                }
+            }
 
             load = Thread.ofPlatform().name("prom-test-load").start(() -> load(server.port(), stopLoad));
 
@@ -189,13 +198,17 @@ class PrometheusDashboardTest {
 
     /** Prometheus' HTTP API over plain HTTP/1.0 sockets (no client library, no pooled fds). */
     private record Api(int port, Process process, Path log) {
-        void awaitReady() throws Exception {
+        /** {@return true once Prometheus answers ready, false if it exited first} */
+        boolean awaitReady() throws Exception {
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(DEADLINE_SECONDS);
             while (true) {
-                assertTrue(process.isAlive(), () -> "prometheus exited with " + process.exitValue() + ":\n" + logTail());
+                if (!process.isAlive()) {
+                    return false;
+                }
                 try {
-                    if (get("/-/ready").startsWith("HTTP/1.0 200") || get("/-/ready").startsWith("HTTP/1.1 200")) {
-                        return;
+                    String status = get("/-/ready");
+                    if (status.startsWith("HTTP/1.0 200") || status.startsWith("HTTP/1.1 200")) {
+                        return true;
                     }
                 } catch (IOException notYet) {
                     // not listening yet
