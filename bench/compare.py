@@ -323,10 +323,14 @@ def to_us(value, unit):
     return float(value) * {"us": 1, "ms": 1e3, "s": 1e6}[unit]
 
 
-def run_wrk(args, server, port, secs, measure=True):
+def run_wrk(args, server, port, secs, measure=True, depth=1):
     url = f"http://127.0.0.1:{port}/plaintext"
     secs = max(1, int(round(secs)))  # wrk takes whole seconds
-    cmd = ["wrk", "-t1", f"-c{args.http_conns}", f"-d{secs}s", "--latency", url]
+    cmd = ["wrk", "-t1", f"-c{args.http_conns}", f"-d{secs}s", "--latency"]
+    if depth > 1:  # HTTP/1.1 pipelining: `depth` requests per write, every response counted
+        cmd += ["-s", os.path.join(HERE, "pipeline.lua"), url, "--", str(depth)]
+    else:
+        cmd += [url]
     if args.pin:
         cmd = ["taskset", "-c", args.client_cpu] + cmd
     p = spawn(" ".join(shlex.quote(c) for c in cmd), stdin=subprocess.DEVNULL,
@@ -461,12 +465,14 @@ def run(args):
                     else:
                         if args.warmup > 0:
                             run_wrk(args, srv, port, max(1, args.warmup), measure=False)
-                        r = run_wrk(args, srv, port, args.secs)
-                        r.update(server=name, mode="http", round=rnd + 1)
-                        rows.append(r)
-                        log(f"  {name:8s} {'http':8s} {r['rate']:>12,.0f} req/s   p50 {fmt(r['p50_us'], 1):>8s} us"
-                            f"  p99 {fmt(r['p99_us'], 1):>8s} us  cpu {fmt(r['cpu_us_per_msg'], 2)} us/req"
-                            f"  cores: server {fmt(r['server_cores'], 2)} client {fmt(r['client_cores'], 2)}"
+                        for mode in http_modes(args):
+                            depth = args.http_depth if mode == "http-pipeline" else 1
+                            r = run_wrk(args, srv, port, args.secs, depth=depth)
+                            r.update(server=name, mode=mode, round=rnd + 1)
+                            rows.append(r)
+                            log(f"  {name:8s} {mode:13s} {r['rate']:>12,.0f} req/s   p50 {fmt(r['p50_us'], 1):>8s} us"
+                                f"  p99 {fmt(r['p99_us'], 1):>8s} us  cpu {fmt(r['cpu_us_per_msg'], 2)} us/req"
+                                f"  cores: server {fmt(r['server_cores'], 2)} client {fmt(r['client_cores'], 2)}"
                                 f" other {fmt(r['other_cores'], 2)}  errors {r['errors']}")
                     if srv.proc.poll() is not None:
                         log(f"  WARNING {name} ({kind}) exited during the run:\n{srv.output()}")
@@ -478,6 +484,13 @@ def run(args):
                     srv.stop()
     log(f"done in {time.monotonic() - started:.0f} s")
     return rows, skipped, log_lines
+
+
+def http_modes(args):
+    """The wrk phases: keep-alive ("http"), then pipelined when --http-depth > 1."""
+    if args.no_http:
+        return []
+    return ["http"] + (["http-pipeline"] if args.http_depth > 1 else [])
 
 
 # ------------------------------------------------------------------------------ report
@@ -517,6 +530,8 @@ TARGETS = [
     ("pipeline", "rate", "netty", ">=", 1.05), ("pipeline", "rate", "c", ">=", 1.00),
     ("pingpong", "cpu", "netty", "<=", 1.00), ("pipeline", "cpu", "netty", "<=", 1.00),
     ("single", "p50", "netty", "<=", 1.00), ("http", "rate", "netty", ">=", 1.10),
+    ("http", "rate", "netty", ">=", 1.05), ("http-pipeline", "rate", "nio", ">=", 1.00),
+    ("http-pipeline", "cpu", "nio", "<=", 1.00),
 ]
 
 
@@ -605,11 +620,11 @@ def charts(out_stem, rows, names, modes):
         labels = [s["server"] for s in summary]
         ax1.bar(labels, [s["median"] for s in summary], color="#4878a8")
         ax1.scatter(labels, [s["best"] for s in summary], color="black", marker="_", s=400, label="best")
-        ax1.set_title(f"{mode}: {'requests' if mode == 'http' else 'messages'}/s (median, best)")
+        ax1.set_title(f"{mode}: {'requests' if mode.startswith('http') else 'messages'}/s (median, best)")
         ax1.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
         ax1.legend(loc="lower right")
         ax2.bar(labels, [s["cpu"] or 0 for s in summary], color="#a86448")
-        ax2.set_title(f"{mode}: server CPU µs per {'request' if mode == 'http' else 'message'}")
+        ax2.set_title(f"{mode}: server CPU µs per {'request' if mode.startswith('http') else 'message'}")
         fig.tight_layout()
         path = f"{out_stem}-{mode}.png"
         fig.savefig(path, dpi=110)
@@ -624,7 +639,7 @@ def write_report(args, rows, skipped, info, elapsed):
     stem = os.path.splitext(out)[0]
     tsv = stem + ".tsv"
     write_tsv(tsv, rows)
-    modes = list(args.modes) + ([] if args.no_http else ["http"])
+    modes = list(args.modes) + http_modes(args)
     pngs = charts(stem, rows, args.servers, modes)
     rel = lambda p: os.path.relpath(p, os.path.dirname(out))
 
@@ -642,7 +657,9 @@ def write_report(args, rows, skipped, info, elapsed):
              f"{args.size}-byte messages, pipeline depth {args.depth} |")
     if not args.no_http:
         L.append(f"| HTTP load | `wrk -t1 -c{args.http_conns} -d{args.secs:g}s --latency /plaintext` "
-                 f"after a {max(1, args.warmup):g} s wrk warmup |")
+                 f"after a {max(1, args.warmup):g} s wrk warmup"
+                 + (f"; then the same with `-s pipeline.lua -- {args.http_depth}`" if args.http_depth > 1 else "")
+                 + " |")
     L.append(f"| server threads | {args.threads} |")
     L.append(f"| pinning | " + (f"server on CPU {args.server_cpu}, client on CPU {args.client_cpu} (taskset)"
                                  if args.pin else "none: server and client share all CPUs") + " |")
@@ -667,7 +684,9 @@ def write_report(args, rows, skipped, info, elapsed):
         "pipeline": f"pipeline: {args.depth} messages in flight per connection",
         "short": "short: connect, one message, close (msgs/s = connections/s)",
         "single": "single: one connection, one message in flight (round-trip latency)",
-        "http": "HTTP/1.1 plaintext (wrk; msgs/s = requests/s)",
+        "http": "HTTP/1.1 plaintext, keep-alive (wrk; msgs/s = requests/s)",
+        "http-pipeline": f"HTTP/1.1 plaintext, {args.http_depth} requests pipelined per connection "
+                         "(wrk + pipeline.lua; msgs/s = requests/s)",
     }
     for mode in modes:
         summary = summarize(rows, args.servers, mode)
@@ -726,6 +745,8 @@ def parse_args():
     ap.add_argument("--client-threads", type=int, default=1, help="loadgen threads")
     ap.add_argument("--conns", type=int, default=50)
     ap.add_argument("--http-conns", type=int, default=50)
+    ap.add_argument("--http-depth", type=int, default=16,
+                    help="requests pipelined per connection in the http-pipeline phase (<= 1: skip it)")
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--depth", type=int, default=16, help="pipeline depth")
     ap.add_argument("--pin", action="store_true", help="server on --server-cpu, client on --client-cpu")
@@ -791,7 +812,7 @@ def preflight(args):
 
 def estimate_seconds(args):
     per_echo = 1.5 + args.warmup + len(args.modes) * (args.mode_warmup + args.secs + 0.5)
-    per_http = 1.5 + max(1, args.warmup) + args.secs + 1
+    per_http = 1.5 + max(1, args.warmup) + (args.secs + 1) * len(http_modes(args))
     total = 0
     for n in args.servers:
         if args.modes:

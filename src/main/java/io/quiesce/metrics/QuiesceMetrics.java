@@ -3,6 +3,7 @@ package io.quiesce.metrics;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Tag;
 import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.binder.MeterBinder;
@@ -13,57 +14,126 @@ import io.quiesce.reactor.ReactorStats.Counter;
 
 import java.time.Duration;
 import java.util.Locale;
+import java.util.Objects;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.function.ToDoubleFunction;
 
 /**
  * Exports the counters every reactor keeps anyway as Micrometer meters named {@code quiesce.*}
- * (Prometheus: {@code quiesce_*}), tagged {@code reactor} with the reactor's index. The meters
- * only read the reactors' single-writer counters when the registry is scraped: binding adds no
- * work, and no Micrometer call, to the event path.
+ * (Prometheus: {@code quiesce_*}), tagged {@code group} with the group's name, {@code reactor}
+ * with the reactor's index, and with the extra tags given (say {@code service}, {@code region}).
+ * The meters only read the reactors' single-writer counters when the registry is scraped: binding
+ * adds no work, and no Micrometer call, to the event path.
  *
  * <pre>{@code
  * var registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
- * QuiesceMetrics.bind(group, registry);
+ * QuiesceMetrics.bind(frontends, "frontend", Tags.of("service", "api"), registry);
+ * QuiesceMetrics.bind(backends, "backend", Tags.of("service", "api"), registry);
  * String text = registry.scrape();
  * }</pre>
+ *
+ * <p>Several groups share one registry as long as their names (or extra tags) differ; binding a
+ * second group under a name already bound there is refused with an exception, because Micrometer
+ * would otherwise keep the first group's meters and silently drop the second's. Connections are
+ * counted apart by {@code origin}: {@code accepted} by a {@code Server}, {@code outgoing} from
+ * {@code Client.connect}.
  *
  * <p>Micrometer is an optional dependency of Quiesce: only this package needs it.
  */
 public final class QuiesceMetrics implements MeterBinder {
+    /** The group name {@link #QuiesceMetrics(ReactorGroup)} uses. */
+    public static final String DEFAULT_NAME = "default";
+    /** Tag keys this binder sets itself; extra tags may not use them. */
+    private static final Set<String> OWN_KEYS = Set.of("group", "reactor", "kind", "op", "outcome", "from",
+            "direction", "origin", "le");
     /** Close-latency histogram buckets: 10 µs to 100 ms. */
     private static final Duration[] CLOSE_LATENCY_BUCKETS = java.util.stream.LongStream
             .of(10, 25, 50, 100, 250, 500, 1_000, 5_000, 25_000, 100_000)
             .mapToObj(Duration::ofNanos).map(d -> d.multipliedBy(1_000)).toArray(Duration[]::new);
 
     private final ReactorGroup group;
+    private final String name;
+    private final Tags tags;
 
     /**
-     * Makes a binder for {@code group}'s reactors.
+     * Makes a binder for {@code group}'s reactors under the name {@value #DEFAULT_NAME} and no
+     * extra tags.
      *
      * @param group the reactors to export
      */
     public QuiesceMetrics(ReactorGroup group) {
-        this.group = group;
+        this(group, DEFAULT_NAME, Tags.empty());
     }
 
     /**
-     * Binds {@code group}'s meters to {@code registry}.
+     * Makes a binder for {@code group}'s reactors (the model is Micrometer's
+     * {@code ExecutorServiceMetrics(executor, name, tags)}).
+     *
+     * @param group the reactors to export
+     * @param name the group's name, the value of the {@code group} tag on every meter
+     * @param tags extra tags put on every meter (not {@code group}, {@code reactor} or the other
+     *        keys this binder sets)
+     * @throws IllegalArgumentException if {@code name} is blank or a tag uses one of this binder's keys
+     */
+    public QuiesceMetrics(ReactorGroup group, String name, Iterable<Tag> tags) {
+        this.group = Objects.requireNonNull(group, "group");
+        if (Objects.requireNonNull(name, "name").isBlank()) {
+            throw new IllegalArgumentException("the group name is blank");
+        }
+        this.name = name;
+        this.tags = Tags.of(Objects.requireNonNull(tags, "tags"));
+        for (Tag t : this.tags) {
+            if (OWN_KEYS.contains(t.getKey())) {
+                throw new IllegalArgumentException("tag key '" + t.getKey() + "' is set by QuiesceMetrics itself");
+            }
+        }
+    }
+
+    /**
+     * Binds {@code group}'s meters to {@code registry} under the name {@value #DEFAULT_NAME}.
      *
      * @param group the reactors to export
      * @param registry where to register the meters
      * @return the binder
+     * @throws IllegalStateException if a group of that name is already bound to {@code registry}
      */
     public static QuiesceMetrics bind(ReactorGroup group, MeterRegistry registry) {
-        var m = new QuiesceMetrics(group);
+        return bind(group, DEFAULT_NAME, Tags.empty(), registry);
+    }
+
+    /**
+     * Binds {@code group}'s meters to {@code registry}, tagged {@code group=name} and {@code tags}.
+     *
+     * @param group the reactors to export
+     * @param name the group's name
+     * @param tags extra tags put on every meter
+     * @param registry where to register the meters
+     * @return the binder
+     * @throws IllegalStateException if a group of that name and tags is already bound to {@code registry}
+     */
+    public static QuiesceMetrics bind(ReactorGroup group, String name, Iterable<Tag> tags, MeterRegistry registry) {
+        var m = new QuiesceMetrics(group, name, tags);
         m.bindTo(registry);
         return m;
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * @throws IllegalStateException if a group of this name and tags is already bound to {@code registry}
+     */
     @Override
     public void bindTo(MeterRegistry registry) {
+        Tags groupTags = tags.and("group", name);
+        // Micrometer hands back the meter already registered under the same name and tags, so a
+        // second group with the same identity would export the first one's counters: refuse it.
+        if (registry.find("quiesce.epoll.waits").tags(groupTags).meter() != null) {
+            throw new IllegalStateException("a reactor group named '" + name + "' with tags " + tags
+                    + " is already bound to this registry: give each group its own name");
+        }
         for (Reactor r : group.reactors()) {
-            bindReactor(registry, r.stats(), Tags.of("reactor", Integer.toString(r.index())));
+            bindReactor(registry, r.stats(), groupTags.and("reactor", Integer.toString(r.index())));
         }
     }
 
@@ -104,7 +174,9 @@ public final class QuiesceMetrics implements MeterBinder {
                 "pending interest changes dropped because the handle was closing");
 
         seconds(reg, s, tags, "quiesce.loop.busy", Counter.BUSY_NANOS, "time the reactor spent running");
-        seconds(reg, s, tags, "quiesce.loop.wait", Counter.WAIT_NANOS, "time the reactor spent in epoll_wait");
+        // The wait in progress counts too: an idle reactor reads idle, not 0/0.
+        FunctionCounter.builder("quiesce.loop.wait", s, x -> x.waitNanos() / 1e9).baseUnit("seconds").tags(tags)
+                .description("time the reactor spent in epoll_wait").register(reg);
 
         Gauge.builder("quiesce.handles.open", s, ReactorStats::handlesOpen).tags(tags)
                 .description("handles registered and not yet closed").register(reg);
@@ -122,11 +194,20 @@ public final class QuiesceMetrics implements MeterBinder {
         count(reg, s, tags, "quiesce.accept.errors", Counter.ACCEPT_ERRORS, "accept4 failures other than EAGAIN");
         count(reg, s, tags, "quiesce.accept.backoffs", Counter.ACCEPT_BACKOFFS,
                 "accept pauses after EMFILE/ENFILE");
-        count(reg, s, tags, "quiesce.connections.opened", Counter.CONNECTIONS_OPENED, "connections opened");
-        count(reg, s, tags, "quiesce.connections.closed", Counter.CONNECTIONS_CLOSED, "connections closed");
-        Gauge.builder("quiesce.connections.open", s,
-                        x -> x.get(Counter.CONNECTIONS_OPENED) - x.get(Counter.CONNECTIONS_CLOSED))
-                .tags(tags).description("connections open").register(reg);
+        for (var origin : new String[] {"accepted", "outgoing"}) {
+            boolean accepted = origin.equals("accepted");
+            Counter opened = accepted ? Counter.ACCEPTED_OPENED : Counter.OUTGOING_OPENED;
+            Counter closed = accepted ? Counter.ACCEPTED_CLOSED : Counter.OUTGOING_CLOSED;
+            Tags o = tags.and("origin", origin);
+            count(reg, s, o, "quiesce.connections.opened", opened,
+                    "connections opened: accepted by a server, or outgoing (connected by a client)");
+            count(reg, s, o, "quiesce.connections.closed", closed,
+                    "connections closed: accepted by a server, or outgoing (connected by a client)");
+            // closed first: a connection opened between the two reads can then not make it negative
+            Gauge.builder("quiesce.connections.open", s, x -> -x.get(closed) + x.get(opened)).tags(o)
+                    .description("connections open: accepted by a server, or outgoing (connected by a client)")
+                    .register(reg);
+        }
         FunctionCounter.builder("quiesce.io", s, x -> x.get(Counter.BYTES_READ)).baseUnit("bytes")
                 .tags(tags.and("direction", "read")).description("bytes read from or written to sockets").register(reg);
         FunctionCounter.builder("quiesce.io", s, x -> x.get(Counter.BYTES_WRITTEN)).baseUnit("bytes")

@@ -103,6 +103,8 @@ final class TcpConnection implements Connection, EventHandler {
     private CompletableFuture<Connection> connectFuture;
     private ScheduledTask connectTimer;
     private boolean opened;
+    /** Made by {@code connect} rather than accepted: counted apart in the metrics. */
+    private boolean outgoing;
     private boolean inCallbacks;
     private boolean flushAtEnd;
     private boolean readPaused;
@@ -182,6 +184,7 @@ final class TcpConnection implements Connection, EventHandler {
             return;
         }
         c.connectFuture = future;
+        c.outgoing = true;
         if (r == 0) { // loopback can connect at once
             c.connected();
         } else if (timeout.isPositive()) {
@@ -197,7 +200,7 @@ final class TcpConnection implements Connection, EventHandler {
 
     private void open() {
         opened = true;
-        ctx.stats.increment(ReactorStats.Counter.CONNECTIONS_OPENED);
+        ctx.stats.increment(outgoing ? ReactorStats.Counter.OUTGOING_OPENED : ReactorStats.Counter.ACCEPTED_OPENED);
         long now = System.nanoTime();
         lastReadNanos = now;
         lastWriteProgressNanos = now;
@@ -609,7 +612,7 @@ final class TcpConnection implements Connection, EventHandler {
         }
         if (opened) {
             if (reactor.inReactorThread()) { // the counters have one writer
-                ctx.stats.increment(ReactorStats.Counter.CONNECTIONS_CLOSED);
+                ctx.stats.increment(outgoing ? ReactorStats.Counter.OUTGOING_CLOSED : ReactorStats.Counter.ACCEPTED_CLOSED);
             }
             try {
                 handler.onClose(this, why);

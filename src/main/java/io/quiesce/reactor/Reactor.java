@@ -510,10 +510,11 @@ public final class Reactor implements Executor {
             }
             long before = System.nanoTime();
             stats.add(Counter.BUSY_NANOS, before - busySince);
+            stats.parking(before); // a reader credits the wait in progress (an idle reactor reads idle)
             int n = ring != null ? ringWait(timeoutNanos) : epollWait(timeoutNanos);
             inbox.awake();
             busySince = System.nanoTime();
-            stats.add(Counter.WAIT_NANOS, busySince - before);
+            stats.woke(busySince - before);
             stats.increment(Counter.EPOLL_WAITS);
             if (n == 0) {
                 stats.increment(Counter.EPOLL_WAITS_EMPTY);

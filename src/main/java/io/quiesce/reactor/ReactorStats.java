@@ -61,7 +61,10 @@ public final class ReactorStats {
         TIMERS_FIRED,
         /** Nanoseconds spent outside {@code epoll_wait} (running). */
         BUSY_NANOS,
-        /** Nanoseconds spent inside {@code epoll_wait}. */
+        /**
+         * Nanoseconds spent inside {@code epoll_wait}, credited when each call returns; see
+         * {@link ReactorStats#waitNanos()} for a value that includes the wait in progress.
+         */
         WAIT_NANOS,
         /** Times the events array was grown because a call filled it. */
         EVENT_ARRAY_GROWTHS,
@@ -73,10 +76,14 @@ public final class ReactorStats {
         ACCEPT_ERRORS,
         /** Times accepting paused for a back-off after EMFILE/ENFILE (network layer). */
         ACCEPT_BACKOFFS,
-        /** Connections opened, accepted or connected (network layer). */
-        CONNECTIONS_OPENED,
-        /** Connections closed (network layer). */
-        CONNECTIONS_CLOSED,
+        /** Accepted connections opened (network layer). */
+        ACCEPTED_OPENED,
+        /** Accepted connections closed (network layer). */
+        ACCEPTED_CLOSED,
+        /** Outgoing connections ({@code Client.connect}) established (network layer). */
+        OUTGOING_OPENED,
+        /** Outgoing connections closed after they were established (network layer). */
+        OUTGOING_CLOSED,
         /** Bytes read from sockets (network layer). */
         BYTES_READ,
         /** Bytes written to sockets (network layer). */
@@ -84,6 +91,19 @@ public final class ReactorStats {
     }
 
     private static final VarHandle LONGS = MethodHandles.arrayElementVarHandle(long[].class);
+    private static final VarHandle PARKED_SINCE;
+    private static final VarHandle WAKE_SEQ;
+    static {
+        try {
+            var l = MethodHandles.lookup();
+            PARKED_SINCE = l.findVarHandle(ReactorStats.class, "parkedSinceNanos", long.class);
+            WAKE_SEQ = l.findVarHandle(ReactorStats.class, "wakeSeq", long.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+    /** {@link #parkedSinceNanos} while the reactor is not inside {@code epoll_wait}. */
+    private static final long NOT_PARKED = Long.MIN_VALUE;
     private static final Counter[] COUNTERS = Counter.values();
 
     private final long[] values = new long[COUNTERS.length];
@@ -92,6 +112,22 @@ public final class ReactorStats {
     final LongAdder wakeupsSent = new LongAdder();
     final LongAdder wakeupsElided = new LongAdder();
     private volatile int handlesOpen;
+    /**
+     * When the reactor entered the {@code epoll_wait} it is in, or {@link #NOT_PARKED}. Single
+     * writer (the reactor thread), so a reader can credit the wait in progress: without it an idle
+     * reactor's wait time stands still (0 busy, 0 wait) and its first wake-up looks like a burst.
+     */
+    @SuppressWarnings("unused") // through PARKED_SINCE
+    private long parkedSinceNanos = NOT_PARKED;
+    /**
+     * Odd while the reactor is crediting a finished wait (a seqlock): a reader must never see the
+     * wait both credited to {@link Counter#WAIT_NANOS} and still in progress, or the exported
+     * counter would run ahead and then go back, which Prometheus reads as a counter reset.
+     */
+    @SuppressWarnings("unused") // through WAKE_SEQ
+    private long wakeSeq;
+    /** The largest {@link #waitNanos()} returned: the reading is never allowed to go back. */
+    private final java.util.concurrent.atomic.AtomicLong waitNanosRead = new java.util.concurrent.atomic.AtomicLong();
     private volatile java.util.function.IntSupplier taskQueueDepth = () -> 0;
 
     ReactorStats() {}
@@ -133,6 +169,53 @@ public final class ReactorStats {
      */
     public void closeLatencyListener(java.util.function.LongConsumer listener) {
         this.closeLatencyListener = listener == null ? NO_LISTENER : listener;
+    }
+
+    /** Reactor thread only: about to block in {@code epoll_wait}. */
+    void parking(long nowNanos) {
+        PARKED_SINCE.setRelease(this, nowNanos);
+    }
+
+    /** Reactor thread only: {@code epoll_wait} returned after {@code waitedNanos}. */
+    void woke(long waitedNanos) {
+        long seq = (long) WAKE_SEQ.getOpaque(this);
+        WAKE_SEQ.setOpaque(this, seq + 1);
+        VarHandle.storeStoreFence(); // the odd sequence is visible before either field changes
+        add(Counter.WAIT_NANOS, waitedNanos);
+        PARKED_SINCE.setOpaque(this, NOT_PARKED);
+        WAKE_SEQ.setRelease(this, seq + 2);
+    }
+
+    /**
+     * {@return nanoseconds the reactor has spent in {@code epoll_wait}, including the wait it is
+     * in now} Unlike {@link Counter#WAIT_NANOS} (credited when a call returns), this keeps growing
+     * while the reactor is parked, so an idle reactor reads as idle. Never decreases. Any thread.
+     */
+    public long waitNanos() {
+        long credited;
+        long parkedSince;
+        long now;
+        for (int spins = 0; ; spins++) {
+            long seq = (long) WAKE_SEQ.getAcquire(this);
+            if ((seq & 1) != 0) {
+                if (spins > 10_000) { // the reactor was descheduled between two stores: don't wait on it
+                    return waitNanosRead.get();
+                }
+                Thread.onSpinWait(); // the reactor is between two stores: a few nanoseconds
+                continue;
+            }
+            credited = get(Counter.WAIT_NANOS);
+            parkedSince = (long) PARKED_SINCE.getOpaque(this);
+            now = System.nanoTime();
+            VarHandle.loadLoadFence();
+            if ((long) WAKE_SEQ.getOpaque(this) == seq) {
+                break;
+            }
+        }
+        long v = credited + (parkedSince == NOT_PARKED ? 0 : Math.max(0, now - parkedSince));
+        // A reading taken just after the reactor woke but before it credited the wait can exceed
+        // the credited total by those few nanoseconds: hold the counter there, never go back.
+        return waitNanosRead.accumulateAndGet(v, Math::max);
     }
 
     void handlesOpen(int n) {

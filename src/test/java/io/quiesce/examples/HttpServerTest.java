@@ -205,4 +205,40 @@ class HttpServerTest {
         }
         assertEquals(200, exchange("GET / HTTP/1.1\r\nHost: x\r\n\r\n").status());
     }
+
+    /** The parser reads a request in one pass: every split point must mean "wait", never a wrong answer. */
+    @Test
+    void aRequestSplitAnywhereIsAnsweredOnce() throws Exception {
+        String req = "GET /plaintext?a=b HTTP/1.1\r\nHost: x\r\nUser-Agent: t\r\nContent-Length: 2\r\n\r\nok"
+                + "HEAD / HTTP/1.0\nConnection: keep-alive\n\n";
+        byte[] bytes = req.getBytes(StandardCharsets.US_ASCII);
+        for (int k = 1; k < bytes.length; k++) {
+            try (Socket s = connect()) {
+                s.setTcpNoDelay(true);
+                s.getOutputStream().write(bytes, 0, k);
+                s.getOutputStream().flush();
+                Thread.sleep(2); // most splits arrive as two reads
+                s.getOutputStream().write(bytes, k, bytes.length - k);
+                Response r = read(s.getInputStream());
+                assertNotNull(r, "split at " + k);
+                assertEquals(200, r.status(), "split at " + k);
+                assertEquals("Hello, World!", r.body(), "split at " + k);
+            }
+        }
+    }
+
+    /** A byte that can never start a valid continuation is refused at once, not waited on. */
+    @Test
+    void aBadRequestIsRefusedBeforeItsHeaderSectionEnds() throws Exception {
+        for (String bad : List.of("GET / HTTP\r\n\r\n", "GET / HTTP/2", "GET / HTTP/1.1\r\nHost: x\r\n\rX",
+                "GET / HTTP/1.1\rX", "GET / HTTP/1.1\r\nHost: x\r\nBad Name: y")) {
+            try (Socket s = connect()) {
+                s.getOutputStream().write(bad.getBytes(StandardCharsets.US_ASCII));
+                Response r = read(s.getInputStream());
+                assertNotNull(r, bad);
+                assertEquals(400, r.status(), bad); // a 408 here would mean it waited for the header timeout
+                assertEquals(-1, s.getInputStream().read(), "closed after 400: " + bad);
+            }
+        }
+    }
 }
