@@ -9,7 +9,6 @@
  */
 module io.quiesce {
     requires static transitive micrometer.core; // QuiesceMetrics' API names MeterBinder and MeterRegistry
-    requires org.jctools.core;
 
     exports io.quiesce.reactor;
     // The syscall layer is exported because its SyscallException (call, fd, errno) appears in the

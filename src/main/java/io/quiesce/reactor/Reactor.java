@@ -4,7 +4,6 @@ import io.quiesce.reactor.ReactorStats.Counter;
 import io.quiesce.sys.Errno;
 import io.quiesce.sys.SyscallException;
 import io.quiesce.sys.Syscalls;
-import org.jctools.queues.MpscUnboundedXaddArrayQueue;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -68,7 +67,7 @@ public final class Reactor implements Executor {
     private final int wakeFd;
     private final ReactorGroup.Options options;
     private final ReactorStats stats = new ReactorStats();
-    private final MpscUnboundedXaddArrayQueue<Runnable> tasks = new MpscUnboundedXaddArrayQueue<>(1024);
+    private final MpscTaskQueue<Runnable> tasks = new MpscTaskQueue<>();
     private final Thread thread;
     private final CompletableFuture<Void> terminated = new CompletableFuture<>();
     @SuppressWarnings("unused") // through WAKE_STATE
