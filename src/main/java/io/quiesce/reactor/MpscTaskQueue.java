@@ -8,7 +8,7 @@ import java.util.Objects;
  * The reactor's task queue: unbounded, any number of producers, one consumer (the reactor
  * thread), built on {@link VarHandle}s alone, so Quiesce needs no {@code sun.misc.Unsafe}.
  *
- * <p><b>Layout.</b> Elements live in fixed-size chunks of {@value #CHUNK_SIZE} slots, linked
+ * <p><b>Layout.</b> Elements live in fixed-size chunks ({@value #CHUNK_SIZE} slots), linked
  * forward. A producer claims a sequence number with one {@code getAndAdd} on the producer index
  * (the only write producers contend on: no CAS retry loop, so a burst of producers costs one
  * atomic each), finds the chunk that holds that number, and stores its element there with release
@@ -28,9 +28,8 @@ import java.util.Objects;
  * @param <E> the element type
  */
 final class MpscTaskQueue<E> extends MpscConsumerFields {
-    /** Slots per chunk: a power of two. */
+    /** Slots per chunk. */
     static final int CHUNK_SIZE = 1024;
-    private static final int MASK = CHUNK_SIZE - 1;
     /** Spins before a waiting consumer starts yielding: a preempted producer needs the CPU back. */
     private static final int SPINS_BEFORE_YIELD = 128;
 
@@ -54,9 +53,23 @@ final class MpscTaskQueue<E> extends MpscConsumerFields {
         }
     }
 
+    /** Slots per chunk here: a power of two; {@value #CHUNK_SIZE} but in tests of chunk boundaries. */
+    private final int chunkSize;
+    private final int mask;
+
     /** An empty queue. */
     MpscTaskQueue() {
-        Chunk first = new Chunk(0);
+        this(CHUNK_SIZE);
+    }
+
+    /** An empty queue of {@code chunkSize}-slot chunks (a power of two). */
+    MpscTaskQueue(int chunkSize) {
+        if (chunkSize < 1 || Integer.bitCount(chunkSize) != 1) {
+            throw new IllegalArgumentException("chunkSize must be a power of two: " + chunkSize);
+        }
+        this.chunkSize = chunkSize;
+        this.mask = chunkSize - 1;
+        Chunk first = new Chunk(0, chunkSize);
         producerChunk = first;
         consumerChunk = first;
     }
@@ -66,7 +79,7 @@ final class MpscTaskQueue<E> extends MpscConsumerFields {
         Objects.requireNonNull(e, "element");
         long seq = (long) PRODUCER_INDEX.getAndAdd(this, 1L);
         Chunk c = chunkFor(seq);
-        SLOT.setRelease(c.slots, (int) (seq & MASK), e);
+        SLOT.setRelease(c.slots, (int) seq & mask, e);
     }
 
     /**
@@ -78,14 +91,14 @@ final class MpscTaskQueue<E> extends MpscConsumerFields {
     E poll() {
         long seq = consumerIndex;
         Chunk c = consumerChunk;
-        if (seq - c.base == CHUNK_SIZE) { // this chunk is used up: step on only if something follows
+        if (seq - c.base == chunkSize) { // this chunk is used up: step on only if something follows
             if ((long) PRODUCER_INDEX.getVolatile(this) == seq) {
                 return null;
             }
             c = nextOf(c);
             CONSUMER_CHUNK.setRelease(this, c); // producers fall back to it (chunkFor)
         }
-        int slot = (int) (seq & MASK);
+        int slot = (int) seq & mask;
         Object e = SLOT.getAcquire(c.slots, slot);
         if (e == null) {
             if ((long) PRODUCER_INDEX.getVolatile(this) == seq) {
@@ -127,12 +140,12 @@ final class MpscTaskQueue<E> extends MpscConsumerFields {
             // at or before seq.
             c = (Chunk) CONSUMER_CHUNK.getAcquire(this);
         }
-        if (seq - c.base < CHUNK_SIZE) {
+        if (seq - c.base < chunkSize) {
             return c;
         }
         do {
             c = nextOf(c);
-        } while (seq - c.base >= CHUNK_SIZE);
+        } while (seq - c.base >= chunkSize);
         Chunk hint = (Chunk) PRODUCER_CHUNK.getAcquire(this);
         while (hint.base < c.base) { // move the hint forward only
             Chunk witness = (Chunk) PRODUCER_CHUNK.compareAndExchangeRelease(this, hint, c);
@@ -150,7 +163,7 @@ final class MpscTaskQueue<E> extends MpscConsumerFields {
         if (next != null) {
             return next;
         }
-        Chunk fresh = new Chunk(c.base + CHUNK_SIZE);
+        Chunk fresh = new Chunk(c.base + c.slots.length, c.slots.length);
         Chunk witness = (Chunk) NEXT.compareAndExchange(c, null, fresh);
         return witness == null ? fresh : witness;
     }
@@ -167,15 +180,16 @@ final class MpscTaskQueue<E> extends MpscConsumerFields {
         return e;
     }
 
-    /** {@value #CHUNK_SIZE} slots for the sequence numbers {@code base ..}. */
+    /** The slots for the sequence numbers {@code base .. base + slots.length - 1}. */
     static final class Chunk {
         final long base;
-        final Object[] slots = new Object[CHUNK_SIZE];
+        final Object[] slots;
         @SuppressWarnings("unused") // through NEXT
         Chunk next;
 
-        Chunk(long base) {
+        Chunk(long base, int size) {
             this.base = base;
+            this.slots = new Object[size];
         }
     }
 }

@@ -27,7 +27,17 @@ class MpscTaskQueueTest {
 
     @RepeatedTest(20)
     void manyProducersEveryItemOnceInProducerOrder() throws Exception {
-        var q = new MpscTaskQueue<Item>();
+        race(MpscTaskQueue.CHUNK_SIZE);
+    }
+
+    /** Two-slot chunks: producers cross a chunk boundary every other offer, so they race to append. */
+    @RepeatedTest(10)
+    void manyProducersAcrossTinyChunks() throws Exception {
+        race(2);
+    }
+
+    private static void race(int chunkSize) throws Exception {
+        var q = new MpscTaskQueue<Item>(chunkSize);
         var start = new CountDownLatch(1);
         var failure = new AtomicReference<Throwable>();
         List<Thread> producers = new ArrayList<>();
