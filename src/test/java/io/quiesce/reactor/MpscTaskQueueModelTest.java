@@ -73,8 +73,8 @@ public class MpscTaskQueueModelTest {
                 .actorsPerThread(3)
                 .actorsBefore(2)
                 .actorsAfter(2)
-                .iterations(10)
-                .invocationsPerIteration(500)
+                .iterations(8)
+                .invocationsPerIteration(400)
                 .sequentialSpecification(Fifo.class)
                 .check(MpscTaskQueueModelTest.class);
     }
@@ -86,8 +86,8 @@ public class MpscTaskQueueModelTest {
                 .actorsPerThread(4)
                 .actorsBefore(2)
                 .actorsAfter(2)
-                .iterations(10)
-                .invocationsPerIteration(500)
+                .iterations(5)
+                .invocationsPerIteration(400)
                 .sequentialSpecification(Fifo.class)
                 .check(MpscTaskQueueModelTest.class);
     }
