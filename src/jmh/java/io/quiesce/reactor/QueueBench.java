@@ -87,6 +87,36 @@ public class QueueBench {
         }
     }
 
+    /**
+     * One thread, no contention: {@value #BATCH} offers then {@value #BATCH} polls per operation.
+     * The instruction path of the two queues, free of the scheduling noise a shared machine puts
+     * into {@link #round}.
+     */
+    @State(Scope.Thread)
+    public static class Solo {
+        TaskQueue q;
+
+        @Setup(Level.Trial)
+        public void setup(QueueBench b) {
+            q = b.q;
+        }
+    }
+
+    static final int BATCH = 1_000;
+
+    @Benchmark
+    public int sameThread(Solo solo) {
+        TaskQueue q = solo.q;
+        for (int i = 0; i < BATCH; i++) {
+            q.offer(TASK);
+        }
+        int taken = 0;
+        while (q.poll() != null) {
+            taken++;
+        }
+        return taken;
+    }
+
     /** One round: release the producers, take every element they offer. */
     @Benchmark
     public int round() {
