@@ -20,8 +20,8 @@ import io.quiesce.net.Server;
 import io.quiesce.net.ServerOptions;
 import io.quiesce.reactor.ReactorGroup;
 import io.quiesce.reactor.ScheduledTask;
-import io.quiesce.sys.SyscallException;
 
+import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.net.InetSocketAddress;
@@ -114,9 +114,9 @@ public final class HttpServer {
      * @param address where to listen
      * @param timeouts the timeouts
      * @return the server
-     * @throws SyscallException if it cannot listen
+     * @throws IOException if it cannot listen (a {@link java.net.BindException} if the port is taken)
      */
-    public static Server start(ReactorGroup group, InetSocketAddress address, Timeouts timeouts) throws SyscallException {
+    public static Server start(ReactorGroup group, InetSocketAddress address, Timeouts timeouts) throws IOException {
         return start(group, address, timeouts, null);
     }
 
@@ -129,10 +129,10 @@ public final class HttpServer {
      * @param metrics the Prometheus text to serve at {@code /metrics}, or null for a 404 there;
      *        called on the reactor thread, so that pipelined responses keep their order
      * @return the server
-     * @throws SyscallException if it cannot listen
+     * @throws IOException if it cannot listen (a {@link java.net.BindException} if the port is taken)
      */
     public static Server start(ReactorGroup group, InetSocketAddress address, Timeouts timeouts,
-            Supplier<String> metrics) throws SyscallException {
+            Supplier<String> metrics) throws IOException {
         ConnectionOptions connection = ConnectionOptions.defaults().withTimeouts(timeouts.idle(), timeouts.write());
         return Server.bind(group, address, ServerOptions.defaults().withConnection(connection),
                 () -> new Exchange(timeouts.header(), metrics));

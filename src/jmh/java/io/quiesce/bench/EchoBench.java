@@ -103,11 +103,11 @@ public class EchoBench {
         out = arena.allocate(SIZE);
         in = arena.allocate(SIZE);
         out.fill((byte) 'q');
-        fd = Errno.check(sys.socket(Syscalls.AF_INET, Syscalls.SOCK_STREAM, 0), "socket", -1);
-        Errno.check(sys.setsockopt(fd, Syscalls.IPPROTO_TCP, Syscalls.TCP_NODELAY, 1), "setsockopt", fd);
+        fd = Errno.checkSocket(sys.socket(Syscalls.AF_INET, Syscalls.SOCK_STREAM, 0), "socket", -1);
+        Errno.checkSocket(sys.setsockopt(fd, Syscalls.IPPROTO_TCP, Syscalls.TCP_NODELAY, 1), "setsockopt", fd);
         MemorySegment addr = arena.allocate(SockAddr.MAX_SIZE);
         int len = SockAddr.encode(new InetSocketAddress("127.0.0.1", server.port()), addr);
-        Errno.check(sys.connect(fd, addr, len), "connect", fd);
+        Errno.checkSocket(sys.connect(fd, addr, len), "connect", fd);
     }
 
     @TearDown(Level.Trial)

@@ -25,9 +25,10 @@ public final class Client {
      * @param address where to connect
      * @param handler the connection's handler
      * @return a future completed (on the reactor thread, right after {@code onOpen}) with the
-     *         connection, or failed with a {@link io.quiesce.sys.SyscallException} naming
-     *         {@code connect} and its errno (e.g. ECONNREFUSED), or a
-     *         {@link java.net.SocketTimeoutException}
+     *         connection, or failed with a {@link java.net.ConnectException} (refused),
+     *         {@link java.net.NoRouteToHostException}, other {@link java.net.SocketException} or
+     *         {@link java.net.SocketTimeoutException}, each a {@link io.quiesce.sys.SyscallFailure}
+     *         naming {@code connect} and its errno (e.g. ECONNREFUSED)
      */
     public static CompletableFuture<Connection> connect(Reactor reactor, InetSocketAddress address,
             ConnectionHandler handler) {

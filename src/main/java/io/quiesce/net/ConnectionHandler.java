@@ -53,9 +53,11 @@ public interface ConnectionHandler {
      * after it. Not called for a client connection that never opened (its future fails instead).
      *
      * @param connection the connection
-     * @param cause why: {@code null} for an orderly close, else the error (a {@link
-     *        io.quiesce.sys.SyscallException} naming the call and errno, a handler's exception, or a
-     *        {@link java.net.SocketTimeoutException} for an idle timeout)
+     * @param cause why: {@code null} for an orderly close, else the error: a
+     *        {@link java.net.SocketException} for a failed socket call (e.g. {@code read:
+     *        ECONNRESET}, {@code send: EPIPE}), a {@link java.net.SocketTimeoutException} for an
+     *        idle or write-stall timeout (both are {@link io.quiesce.sys.SyscallFailure}s naming the
+     *        call and errno), or a handler's exception
      */
     default void onClose(Connection connection, Throwable cause) {}
 }

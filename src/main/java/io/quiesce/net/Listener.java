@@ -6,6 +6,7 @@ import io.quiesce.reactor.Interest;
 import io.quiesce.reactor.Reactor;
 import io.quiesce.reactor.ReactorStats;
 import io.quiesce.reactor.ScheduledTask;
+import io.quiesce.reactor.internal.ReactorInternals;
 import io.quiesce.sys.Errno;
 import io.quiesce.sys.SyscallException;
 
@@ -54,7 +55,7 @@ final class Listener implements EventHandler {
     }
 
     void register(int fd) {
-        handle = reactor.registerUnshared(fd, LISTEN_INTEREST, this);
+        handle = ReactorInternals.registerOwned(reactor, fd, LISTEN_INTEREST, this);
     }
 
     Handle handle() {

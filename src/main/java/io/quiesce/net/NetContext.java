@@ -4,10 +4,11 @@ import io.quiesce.buffer.ChunkQueue;
 import io.quiesce.buffer.ReactorMemory;
 import io.quiesce.reactor.Reactor;
 import io.quiesce.reactor.ReactorStats;
+import io.quiesce.sys.Errno;
 import io.quiesce.sys.SockAddr;
-import io.quiesce.sys.SyscallException;
 import io.quiesce.sys.Syscalls;
 
+import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -72,21 +73,21 @@ final class NetContext {
      * Sets the socket options that differ from the kernel's defaults on {@code fd} (a listening
      * socket, whose accepted sockets inherit them, or a client socket).
      */
-    static void applySocketOptions(Syscalls sys, MemorySegment linger, int fd, ConnectionOptions o) throws SyscallException {
+    static void applySocketOptions(Syscalls sys, MemorySegment linger, int fd, ConnectionOptions o) throws IOException {
         if (o.tcpNoDelay()) {
-            check(sys.setsockopt(fd, Syscalls.IPPROTO_TCP, Syscalls.TCP_NODELAY, 1), "setsockopt(TCP_NODELAY)", fd);
+            Errno.checkSocket(sys.setsockopt(fd, Syscalls.IPPROTO_TCP, Syscalls.TCP_NODELAY, 1), "setsockopt(TCP_NODELAY)", fd);
         }
         if (o.keepAlive()) {
-            check(sys.setsockopt(fd, Syscalls.SOL_SOCKET, Syscalls.SO_KEEPALIVE, 1), "setsockopt(SO_KEEPALIVE)", fd);
+            Errno.checkSocket(sys.setsockopt(fd, Syscalls.SOL_SOCKET, Syscalls.SO_KEEPALIVE, 1), "setsockopt(SO_KEEPALIVE)", fd);
         }
         if (o.receiveBufferSize() > 0) {
-            check(sys.setsockopt(fd, Syscalls.SOL_SOCKET, Syscalls.SO_RCVBUF, o.receiveBufferSize()), "setsockopt(SO_RCVBUF)", fd);
+            Errno.checkSocket(sys.setsockopt(fd, Syscalls.SOL_SOCKET, Syscalls.SO_RCVBUF, o.receiveBufferSize()), "setsockopt(SO_RCVBUF)", fd);
         }
         if (o.sendBufferSize() > 0) {
-            check(sys.setsockopt(fd, Syscalls.SOL_SOCKET, Syscalls.SO_SNDBUF, o.sendBufferSize()), "setsockopt(SO_SNDBUF)", fd);
+            Errno.checkSocket(sys.setsockopt(fd, Syscalls.SOL_SOCKET, Syscalls.SO_SNDBUF, o.sendBufferSize()), "setsockopt(SO_SNDBUF)", fd);
         }
         if (o.lingerSeconds() >= 0) {
-            check(setLinger(sys, linger, fd, o.lingerSeconds()), "setsockopt(SO_LINGER)", fd);
+            Errno.checkSocket(setLinger(sys, linger, fd, o.lingerSeconds()), "setsockopt(SO_LINGER)", fd);
         }
     }
 
@@ -101,9 +102,4 @@ final class NetContext {
         return sys.setsockopt(fd, Syscalls.SOL_SOCKET, Syscalls.SO_LINGER, linger, 8);
     }
 
-    private static void check(int r, String call, int fd) throws SyscallException {
-        if (r < 0) {
-            throw new SyscallException(call, fd, -r);
-        }
-    }
 }

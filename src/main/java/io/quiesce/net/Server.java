@@ -3,13 +3,9 @@ package io.quiesce.net;
 import io.quiesce.reactor.ClosedHandleException;
 import io.quiesce.reactor.Handle;
 import io.quiesce.reactor.ReactorGroup;
-import io.quiesce.sys.SockAddr;
-import io.quiesce.sys.SyscallException;
 import io.quiesce.sys.Syscalls;
 
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
+import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.List;
@@ -23,6 +19,13 @@ import java.util.function.Supplier;
  * spreads them, and a connection lives on the reactor that accepted it. With
  * {@link ServerOptions#sharedListener()} one socket on reactor 0 accepts for all and hands
  * connections out round robin.
+ *
+ * <p>The port is the server's alone: a bind to a port another socket listens on (another server
+ * in this process or any other, a JDK {@code ServerSocket}) fails with a
+ * {@link java.net.BindException}, and the kernel gives this server's connections to its own
+ * sockets only, unless every party opts in with {@link ServerOptions#withSharedPort(boolean)}. A
+ * restart right after a close is not refused by the closed server's {@code TIME_WAIT}
+ * connections ({@code SO_REUSEADDR}).
  *
  * <pre>{@code
  * try (var group = ReactorGroup.start();
@@ -60,10 +63,13 @@ public final class Server implements AutoCloseable {
      * @param handlers called once per accepted connection, on its reactor thread, for its handler
      *        (return a shared instance for a stateless handler)
      * @return the listening server
-     * @throws SyscallException if a listening socket cannot be made (e.g. EADDRINUSE)
+     * @throws java.net.BindException if another socket listens on the port (see
+     *         {@link ServerOptions#sharedPort()})
+     * @throws IOException if a listening socket cannot be made for another reason: the
+     *         {@code java.net} exception of the failed call, a {@link io.quiesce.sys.SyscallFailure}
      */
     public static Server bind(ReactorGroup group, InetSocketAddress address,
-            Supplier<? extends ConnectionHandler> handlers) throws SyscallException {
+            Supplier<? extends ConnectionHandler> handlers) throws IOException {
         return bind(group, address, ServerOptions.defaults(), handlers);
     }
 
@@ -75,10 +81,15 @@ public final class Server implements AutoCloseable {
      * @param options backlog, listener layout, accept batch and connection options
      * @param handlers called once per accepted connection, on its reactor thread, for its handler
      * @return the listening server
-     * @throws SyscallException if a listening socket cannot be made; none is left open
+     * @throws java.net.BindException if another socket listens on the port and the port is not
+     *         shared ({@link ServerOptions#sharedPort()}), or the address cannot be had
+     *         (EADDRNOTAVAIL, EACCES); none is left open
+     * @throws IOException if a listening socket cannot be made for another reason: the
+     *         {@code java.net} exception of the failed call, a {@link io.quiesce.sys.SyscallFailure};
+     *         none is left open
      */
     public static Server bind(ReactorGroup group, InetSocketAddress address, ServerOptions options,
-            Supplier<? extends ConnectionHandler> handlers) throws SyscallException {
+            Supplier<? extends ConnectionHandler> handlers) throws IOException {
         if (group == null || address == null || options == null || handlers == null) {
             throw new NullPointerException("group, address, options and handlers are required");
         }
@@ -86,61 +97,27 @@ public final class Server implements AutoCloseable {
             throw new ClosedHandleException("the reactor group is closed");
         }
         int count = options.sharedListener() ? 1 : group.size();
-        List<Integer> fds = new ArrayList<>();
-        InetSocketAddress bound = address;
+        ListenSockets.Bound b = ListenSockets.open(address, count, options);
+        int[] fds = b.fds();
+        InetSocketAddress bound = b.address();
         Syscalls sys = Syscalls.current();
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment addr = a.allocate(SockAddr.MAX_SIZE, 8);
-            MemorySegment addrLen = a.allocate(ValueLayout.JAVA_INT);
-            MemorySegment linger = a.allocate(8, 4);
-            for (int i = 0; i < count; i++) {
-                int fd = sys.socket(SockAddr.family(address), Syscalls.SOCK_STREAM | Syscalls.SOCK_NONBLOCK, 0);
-                if (fd < 0) {
-                    throw new SyscallException("socket", -1, -fd);
-                }
-                fds.add(fd);
-                check(sys.setsockopt(fd, Syscalls.SOL_SOCKET, Syscalls.SO_REUSEADDR, 1), "setsockopt(SO_REUSEADDR)", fd);
-                if (!options.sharedListener()) {
-                    check(sys.setsockopt(fd, Syscalls.SOL_SOCKET, Syscalls.SO_REUSEPORT, 1), "setsockopt(SO_REUSEPORT)", fd);
-                }
-                // Accepted sockets inherit these (Linux clones the listener): set once, not per connection.
-                NetContext.applySocketOptions(sys, linger, fd, options.connection());
-                int len = SockAddr.encode(bound, addr);
-                check(sys.bind(fd, addr, len), "bind(" + bound + ")", fd);
-                check(sys.listen(fd, options.backlog()), "listen", fd);
-                if (i == 0) {
-                    addrLen.set(ValueLayout.JAVA_INT, 0, SockAddr.MAX_SIZE);
-                    check(sys.getsockname(fd, addr, addrLen), "getsockname", fd);
-                    bound = SockAddr.decode(addr); // port 0 became a real port: the others share it
-                }
-            }
-        } catch (SyscallException | RuntimeException e) {
-            fds.forEach(sys::close);
-            throw e;
-        }
         Server server = new Server(group, options, handlers, bound);
         int registered = 0;
         try {
             for (int i = 0; i < count; i++) {
                 Listener l = new Listener(server, group.reactor(i), options.acceptBatch());
-                l.register(fds.get(i));
+                l.register(fds[i]);
                 server.listeners.add(l);
                 registered++;
             }
         } catch (ClosedHandleException e) {
             for (int i = registered; i < count; i++) {
-                sys.close(fds.get(i));
+                sys.close(fds[i]);
             }
             server.close();
             throw e;
         }
         return server;
-    }
-
-    private static void check(int r, String call, int fd) throws SyscallException {
-        if (r < 0) {
-            throw new SyscallException(call, fd, -r);
-        }
     }
 
     /** {@return the address the server listens on (with the real port if 0 was asked)} */

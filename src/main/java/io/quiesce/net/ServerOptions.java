@@ -13,8 +13,19 @@ import io.quiesce.sys.Syscalls;
  *        starve the connections already open (default 64)
  * @param connection options of the accepted connections; socket options are set once on the
  *        listening socket, which accepted sockets inherit (no {@code setsockopt} per connection)
+ * @param sharedPort whether other servers may listen on the same port (default {@code false}).
+ *        Off, a bind to a port another socket listens on fails with a
+ *        {@link java.net.BindException}, and connections go only to this server's own sockets
+ *        (a classic BPF program on the kernel's reuseport group; without it the kernel would let
+ *        any program of the same user that sets {@code SO_REUSEPORT} take a share). On, every
+ *        listening socket sets {@code SO_REUSEPORT} before binding, so servers of the same user
+ *        that all opted in (in one process or several, e.g. during a rolling restart) share the
+ *        port and the kernel spreads connections over all of them. A server that opts in cannot
+ *        take connections from one that did not: it binds, but the other's program never picks
+ *        it. Sharing a port between users is never possible (a kernel rule).
  */
-public record ServerOptions(int backlog, boolean sharedListener, int acceptBatch, ConnectionOptions connection) {
+public record ServerOptions(int backlog, boolean sharedListener, int acceptBatch, ConnectionOptions connection,
+        boolean sharedPort) {
     /** Checks the values. */
     public ServerOptions {
         if (backlog < 1 || acceptBatch < 1) {
@@ -25,9 +36,21 @@ public record ServerOptions(int backlog, boolean sharedListener, int acceptBatch
         }
     }
 
+    /**
+     * Options with the port not shared ({@code sharedPort} false).
+     *
+     * @param backlog the {@code listen} backlog
+     * @param sharedListener one listening socket for all reactors
+     * @param acceptBatch at most this many {@code accept4} per wake-up
+     * @param connection options of the accepted connections
+     */
+    public ServerOptions(int backlog, boolean sharedListener, int acceptBatch, ConnectionOptions connection) {
+        this(backlog, sharedListener, acceptBatch, connection, false);
+    }
+
     /** {@return the defaults described on the record} */
     public static ServerOptions defaults() {
-        return new ServerOptions(Syscalls.SOMAXCONN, false, 64, ConnectionOptions.defaults());
+        return new ServerOptions(Syscalls.SOMAXCONN, false, 64, ConnectionOptions.defaults(), false);
     }
 
     /**
@@ -36,7 +59,7 @@ public record ServerOptions(int backlog, boolean sharedListener, int acceptBatch
      * @param n the backlog
      */
     public ServerOptions withBacklog(int n) {
-        return new ServerOptions(n, sharedListener, acceptBatch, connection);
+        return new ServerOptions(n, sharedListener, acceptBatch, connection, sharedPort);
     }
 
     /**
@@ -45,7 +68,7 @@ public record ServerOptions(int backlog, boolean sharedListener, int acceptBatch
      * @param shared true for one
      */
     public ServerOptions withSharedListener(boolean shared) {
-        return new ServerOptions(backlog, shared, acceptBatch, connection);
+        return new ServerOptions(backlog, shared, acceptBatch, connection, sharedPort);
     }
 
     /**
@@ -54,7 +77,7 @@ public record ServerOptions(int backlog, boolean sharedListener, int acceptBatch
      * @param n accepts per wake-up
      */
     public ServerOptions withAcceptBatch(int n) {
-        return new ServerOptions(backlog, sharedListener, n, connection);
+        return new ServerOptions(backlog, sharedListener, n, connection, sharedPort);
     }
 
     /**
@@ -63,6 +86,15 @@ public record ServerOptions(int backlog, boolean sharedListener, int acceptBatch
      * @param options the options
      */
     public ServerOptions withConnection(ConnectionOptions options) {
-        return new ServerOptions(backlog, sharedListener, acceptBatch, options);
+        return new ServerOptions(backlog, sharedListener, acceptBatch, options, sharedPort);
+    }
+
+    /**
+     * {@return a copy with the port shared with other servers that opt in, or kept exclusive}
+     *
+     * @param shared true to share (see {@link #sharedPort()})
+     */
+    public ServerOptions withSharedPort(boolean shared) {
+        return new ServerOptions(backlog, sharedListener, acceptBatch, connection, shared);
     }
 }

@@ -9,9 +9,9 @@ import io.quiesce.reactor.Interest;
 import io.quiesce.reactor.Reactor;
 import io.quiesce.reactor.ReactorStats;
 import io.quiesce.reactor.ScheduledTask;
+import io.quiesce.reactor.internal.ReactorInternals;
 import io.quiesce.sys.Errno;
 import io.quiesce.sys.SockAddr;
-import io.quiesce.sys.SyscallException;
 import io.quiesce.sys.Syscalls;
 
 import java.io.IOException;
@@ -21,7 +21,6 @@ import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.net.InetSocketAddress;
-import java.net.SocketTimeoutException;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -45,13 +44,14 @@ import java.util.concurrent.TimeUnit;
  * the {@code EPOLLOUT} edge the kernel will raise when space frees (no {@code EPOLLOUT} toggling).
  *
  * <p><b>Close.</b> Through the handle's close protocol. The socket was made by Quiesce and never
- * handed out, so it is registered unshared and its close skips {@code EPOLL_CTL_DEL}.
+ * handed out, so it is registered as owned and its close skips {@code EPOLL_CTL_DEL}.
  */
 final class TcpConnection implements Connection, EventHandler {
     private static final System.Logger LOG = System.getLogger(TcpConnection.class.getName());
     private static final VarHandle QUEUED;
     private static final VarHandle FLUSH_SCHEDULED;
     private static final VarHandle INBOX;
+    private static final VarHandle WRITERS;
     private static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(30);
 
     static {
@@ -60,6 +60,7 @@ final class TcpConnection implements Connection, EventHandler {
             QUEUED = l.findVarHandle(TcpConnection.class, "queuedBytes", long.class);
             FLUSH_SCHEDULED = l.findVarHandle(TcpConnection.class, "flushScheduled", int.class);
             INBOX = l.findVarHandle(TcpConnection.class, "inbox", ConcurrentLinkedQueue.class);
+            WRITERS = l.findVarHandle(TcpConnection.class, "foreignWriters", int.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -86,6 +87,13 @@ final class TcpConnection implements Connection, EventHandler {
     private volatile boolean unwritable;
     /** False once the output is shut down or the connection is closing: writes are refused. */
     private volatile boolean writesOpen = true;
+    /**
+     * Other threads inside {@link #writeForeign}, with the sign bit set once writes are shut (the
+     * reactor's door, for one connection): once {@link #shutWrites} returns, every foreign write
+     * that answered true is in the inbox, so it is sent or the close reports why it was not.
+     */
+    @SuppressWarnings("unused") // through WRITERS
+    private volatile int foreignWriters;
     /** Set once a close has begun, for {@link #isOpen()} on any thread. */
     private volatile boolean closingVisible;
     private volatile InetSocketAddress remote;
@@ -107,6 +115,7 @@ final class TcpConnection implements Connection, EventHandler {
     private boolean outputShut;
     private boolean closing;
     private boolean closed;
+    private boolean aborted;
     private Throwable closeCause;
     private long lastReadNanos;
     private long lastWriteProgressNanos;
@@ -124,7 +133,7 @@ final class TcpConnection implements Connection, EventHandler {
         this.handler = handler;
         this.out = new ChunkQueue(ctx.memory);
         this.readBufferSize = ctx.readBuffer.byteSize();
-        this.handle = reactor.registerUnshared(fd, Interest.SOCKET_DEFAULT, this);
+        this.handle = ReactorInternals.registerOwned(reactor, fd, Interest.SOCKET_DEFAULT, this);
     }
 
     /**
@@ -148,7 +157,7 @@ final class TcpConnection implements Connection, EventHandler {
         Syscalls sys = ctx.sys;
         int fd = sys.socket(SockAddr.family(address), Syscalls.SOCK_STREAM | Syscalls.SOCK_NONBLOCK, 0);
         if (fd < 0) {
-            future.completeExceptionally(new SyscallException("socket", -1, -fd));
+            future.completeExceptionally(Errno.socketException("socket", -1, -fd));
             return;
         }
         int r;
@@ -157,9 +166,9 @@ final class TcpConnection implements Connection, EventHandler {
             int len = SockAddr.encode(address, ctx.sockAddr);
             r = sys.connect(fd, ctx.sockAddr, len);
             if (r < 0 && r != -Errno.EINPROGRESS && r != -Errno.EINTR) {
-                throw new SyscallException("connect", fd, -r);
+                throw Errno.socketException("connect", fd, -r);
             }
-        } catch (SyscallException | RuntimeException e) {
+        } catch (IOException | RuntimeException e) {
             sys.close(fd);
             future.completeExceptionally(e);
             return;
@@ -178,7 +187,7 @@ final class TcpConnection implements Connection, EventHandler {
         } else if (timeout.isPositive()) {
             c.connectTimer = ctx.reactor.schedule(timeout.toNanos(), TimeUnit.NANOSECONDS, () -> {
                 if (c.connectFuture != null && !c.closed) {
-                    c.fail(new SocketTimeoutException("connect to " + address + " timed out after " + timeout));
+                    c.fail(Errno.timedOut("connect", c.fd, "no connection to " + address + " within " + timeout));
                 }
             });
         }
@@ -248,8 +257,8 @@ final class TcpConnection implements Connection, EventHandler {
             }
             int err = sys.getsockoptInt(fd, Syscalls.SOL_SOCKET, Syscalls.SO_ERROR);
             if (err != 0) {
-                fail(err < 0 ? new SyscallException("getsockopt(SO_ERROR)", fd, -err)
-                        : new SyscallException("connect", fd, err));
+                fail(err < 0 ? Errno.socketException("getsockopt(SO_ERROR)", fd, -err)
+                        : Errno.socketException("connect", fd, err));
                 return;
             }
             connected();
@@ -284,7 +293,7 @@ final class TcpConnection implements Connection, EventHandler {
     private void checkSocketError() {
         int err = sys.getsockoptInt(fd, Syscalls.SOL_SOCKET, Syscalls.SO_ERROR);
         if (err > 0) {
-            fail(new SyscallException("socket error (SO_ERROR)", fd, err));
+            fail(Errno.socketException("socket error (SO_ERROR)", fd, err));
         }
     }
 
@@ -324,7 +333,7 @@ final class TcpConnection implements Connection, EventHandler {
             } else if (n == -Errno.EAGAIN) {
                 break;
             } else if (n != -Errno.EINTR) {
-                fail(new SyscallException("read", fd, (int) -n));
+                fail(Errno.socketException("read", fd, (int) -n));
                 break;
             }
         }
@@ -404,14 +413,29 @@ final class TcpConnection implements Connection, EventHandler {
         }
     }
 
-    private void dropInbox() {
+    /** Drops what other threads queued; {@return the bytes dropped} */
+    private long dropInbox() {
         ConcurrentLinkedQueue<byte[]> q = inbox;
         if (q == null) {
-            return;
+            return 0;
         }
+        long dropped = 0;
         byte[] b;
         while ((b = q.poll()) != null) {
             QUEUED.getAndAdd(this, (long) -b.length);
+            dropped += b.length;
+        }
+        return dropped;
+    }
+
+    /** Reactor thread: refuses writes from now on and waits out the foreign writers in flight. */
+    private void shutWrites() {
+        if (writesOpen) {
+            writesOpen = false;
+            WRITERS.getAndAdd(this, Integer.MIN_VALUE);
+        }
+        while ((int) WRITERS.getVolatile(this) != Integer.MIN_VALUE) {
+            Thread.onSpinWait(); // a writer between its check and its offer: nanoseconds
         }
     }
 
@@ -453,7 +477,7 @@ final class TcpConnection implements Connection, EventHandler {
             } else if (r == -Errno.EAGAIN) {
                 break;
             } else if (r != -Errno.EINTR) {
-                fail(new SyscallException(single ? "send" : "sendmsg", fd, (int) -r));
+                fail(Errno.socketException(single ? "send" : "sendmsg", fd, (int) -r));
                 return;
             }
         }
@@ -461,17 +485,23 @@ final class TcpConnection implements Connection, EventHandler {
             ctx.stats.add(ReactorStats.Counter.BYTES_WRITTEN, sentTotal);
             long q = (long) QUEUED.getAndAdd(this, -sentTotal) - sentTotal;
             lastWriteProgressNanos = writeTimer != null ? System.nanoTime() : 0;
-            // Another thread may have queued past the high mark since q was read: then stay unwritable.
-            if (unwritable && q <= options.lowWatermark() && queuedBytes() <= options.highWatermark()) {
+            if (unwritable && q <= options.lowWatermark()) {
                 unwritable = false;
-                handler.onWritable(this);
-                if (closed) {
-                    return;
-                }
-                if (flushAtEnd && !out.isEmpty()) { // written from onWritable: loop once more
-                    flushAtEnd = false;
-                    flush();
-                    return;
+                // A Dekker pair with reserve(), which adds first and reads the flag second: a
+                // writer that passed the high mark while the flag was still true did not set it,
+                // but its bytes are in the count by the time we read it again here.
+                if (queuedBytes() > options.highWatermark()) {
+                    unwritable = true;
+                } else {
+                    handler.onWritable(this);
+                    if (closed) {
+                        return;
+                    }
+                    if (flushAtEnd && !out.isEmpty()) { // written from onWritable: loop once more
+                        flushAtEnd = false;
+                        flush();
+                        return;
+                    }
                 }
             }
         }
@@ -480,7 +510,7 @@ final class TcpConnection implements Connection, EventHandler {
         } else if (closing && drainTimer == null) {
             Duration d = options.writeTimeout().isZero() ? DEFAULT_DRAIN_TIMEOUT : options.writeTimeout();
             drainTimer = reactor.schedule(d.toNanos(), TimeUnit.NANOSECONDS,
-                    () -> fail(new SocketTimeoutException("close: queued bytes not drained within " + d)));
+                    () -> fail(Errno.timedOut("close", fd, "queued bytes not drained within " + d)));
         }
     }
 
@@ -489,7 +519,7 @@ final class TcpConnection implements Connection, EventHandler {
         return q == null || q.isEmpty();
     }
 
-    private void outputDrained() throws SyscallException {
+    private void outputDrained() throws IOException {
         if (closing) {
             closeNow();
             return;
@@ -498,7 +528,7 @@ final class TcpConnection implements Connection, EventHandler {
             outputShut = true;
             int r = sys.shutdown(fd, Syscalls.SHUT_WR);
             if (r < 0 && r != -Errno.ENOTCONN) {
-                throw new SyscallException("shutdown(SHUT_WR)", fd, -r);
+                throw Errno.socketException("shutdown(SHUT_WR)", fd, -r);
             }
             if (inputClosed) {
                 closeNow();
@@ -514,7 +544,7 @@ final class TcpConnection implements Connection, EventHandler {
         }
         closing = true;
         closingVisible = true;
-        writesOpen = false;
+        shutWrites();
         readPaused = true;
         pendingReady = 0;
         requestFlush(); // the flush closes once the queue is empty
@@ -537,12 +567,13 @@ final class TcpConnection implements Connection, EventHandler {
         closed = true;
         closing = true;
         closingVisible = true;
-        writesOpen = false;
+        shutWrites();
         handle.close();
     }
 
     private void abortNow() {
         if (!closed) {
+            aborted = true; // the caller asked for the queue to be dropped
             NetContext.setLinger(sys, ctx.linger, fd, 0); // close sends RST, drops the queue
             closeNow();
         }
@@ -551,20 +582,25 @@ final class TcpConnection implements Connection, EventHandler {
     /** The handle is closed and the fd released: free the queue, stop timers, tell the handler. */
     @Override
     public void onClose(Handle h, Throwable cause) {
+        assert reactor.inReactorThread() : "onClose runs on the reactor thread only";
         closed = true;
         closingVisible = true;
-        writesOpen = false;
+        shutWrites();
         long dropped = out.readableBytes();
-        if (reactor.inReactorThread()) {
-            out.clear(); // off the reactor thread (it has stopped) the chunks are simply dropped
-        }
-        dropInbox();
+        out.clear();
+        long droppedForeign = dropInbox();
         QUEUED.getAndAdd(this, -dropped); // subtract, not set: a racing writer's count stays balanced
         cancel(readIdleTimer);
         cancel(writeTimer);
         cancel(drainTimer);
         cancel(connectTimer);
         Throwable why = closeCause != null ? closeCause : cause;
+        if (why == null && !aborted && dropped + droppedForeign > 0) {
+            // Closed under it (its reactor shut down): every write that answered true is either
+            // sent or reported here.
+            why = new java.net.SocketException((dropped + droppedForeign)
+                    + " queued bytes were not sent: the connection was closed by its reactor");
+        }
         if (connectFuture != null) {
             connectFuture.completeExceptionally(why != null ? why
                     : new ClosedHandleException("closed before the connection was established"));
@@ -610,7 +646,7 @@ final class TcpConnection implements Connection, EventHandler {
         long timeout = options.readIdleTimeout().toNanos();
         long idle = System.nanoTime() - lastReadNanos;
         if (idle >= timeout) {
-            fail(new SocketTimeoutException("nothing read for " + options.readIdleTimeout()));
+            fail(Errno.timedOut("read", fd, "nothing read for " + options.readIdleTimeout()));
         } else {
             readIdleTimer = reactor.schedule(timeout - idle, TimeUnit.NANOSECONDS, this::checkReadIdle);
         }
@@ -627,7 +663,7 @@ final class TcpConnection implements Connection, EventHandler {
         }
         long stalled = now - lastWriteProgressNanos;
         if (stalled >= timeout) {
-            fail(new SocketTimeoutException("queued bytes made no progress for " + options.writeTimeout()));
+            fail(Errno.timedOut("send", fd, "queued bytes made no progress for " + options.writeTimeout()));
         } else {
             writeTimer = reactor.schedule(timeout - stalled, TimeUnit.NANOSECONDS, this::checkWriteProgress);
         }
@@ -688,17 +724,25 @@ final class TcpConnection implements Connection, EventHandler {
     }
 
     private boolean writeForeign(byte[] copy) {
-        if (!reserve(copy.length)) {
+        if ((int) WRITERS.getAndAdd(this, 1) < 0) { // writes are shut: refused, not dropped later
+            WRITERS.getAndAdd(this, -1);
             return false;
         }
-        ConcurrentLinkedQueue<byte[]> q = inbox;
-        if (q == null) {
-            var fresh = new ConcurrentLinkedQueue<byte[]>();
-            q = INBOX.compareAndSet(this, null, fresh) ? fresh : inbox;
+        try {
+            if (!reserve(copy.length)) {
+                return false;
+            }
+            ConcurrentLinkedQueue<byte[]> q = inbox;
+            if (q == null) {
+                var fresh = new ConcurrentLinkedQueue<byte[]>();
+                q = INBOX.compareAndSet(this, null, fresh) ? fresh : inbox;
+            }
+            q.offer(copy);
+            scheduleFlushTask();
+            return true;
+        } finally {
+            WRITERS.getAndAdd(this, -1);
         }
-        q.offer(copy);
-        scheduleFlushTask();
-        return true;
     }
 
     /** Counts {@code len} more queued bytes, or closes the connection if that passes the hard limit. */
@@ -764,7 +808,7 @@ final class TcpConnection implements Connection, EventHandler {
                 return;
             }
             outputShutdownRequested = true;
-            writesOpen = false;
+            shutWrites();
             requestFlush(); // the flush sends FIN once the queue is empty
         });
     }
@@ -818,7 +862,7 @@ final class TcpConnection implements Connection, EventHandler {
             Syscalls s = Syscalls.current();
             int r = peer ? s.getpeername(fd, addr, len) : s.getsockname(fd, addr, len);
             if (r < 0) {
-                throw new IllegalStateException(new SyscallException(peer ? "getpeername" : "getsockname", fd, -r));
+                throw new IllegalStateException(Errno.socketException(peer ? "getpeername" : "getsockname", fd, -r));
             }
             return SockAddr.decode(addr);
         } finally {

@@ -18,7 +18,11 @@
  *       are sent with {@code MSG_NOSIGNAL}: a peer that is gone gives EPIPE (the connection closes
  *       with it as the cause), never SIGPIPE. A handler that throws closes only its own
  *       connection. {@code onClose} runs exactly once, after the fd has been released. Accepting
- *       under EMFILE/ENFILE backs off instead of spinning and resumes by itself.</li>
+ *       under EMFILE/ENFILE backs off instead of spinning and resumes by itself. A server's port
+ *       is its own unless sharing is asked for ({@link io.quiesce.net.ServerOptions#sharedPort()}).
+ *       Failures are the {@code java.net} exceptions ({@code ConnectException},
+ *       {@code BindException}, {@code SocketException}, {@code SocketTimeoutException}), each a
+ *       {@link io.quiesce.sys.SyscallFailure} naming the call, fd and errno.</li>
  * </ul>
  */
 package io.quiesce.net;

@@ -1,7 +1,5 @@
 package io.quiesce.reactor;
 
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -21,74 +19,48 @@ import java.util.concurrent.TimeoutException;
  * an fd that is about to be released.
  *
  * <p><b>Close protocol</b> ({@code safe-delete-with-eventfd.txt}). {@link #close()} moves OPEN to
- * CLOSING and drops the owner's reference. On its reactor the fd is then removed from epoll and
- * its slot marked dead, so events already fetched for it in the current batch are skipped; the
- * reactor's epoch (advanced after each finished batch) is the quiescence barrier. When the barrier
- * has passed and the count is zero, {@code close(fd)} is called exactly once, {@link
- * EventHandler#onClose} runs, and the close future completes. After that no handler runs for this
- * handle and the fd number may be reused safely.
+ * CLOSING and drops the owner's reference. On its reactor the fd is then removed from epoll
+ * ({@code EPOLL_CTL_DEL}: a dup of the fd elsewhere would keep the registration alive) and its
+ * slot marked dead, so events already fetched for it in the current batch are skipped. The fd is
+ * released between batches, never while a handler runs (the quiescence barrier), once the count
+ * is zero: {@code close(fd)} is called exactly once, {@link EventHandler#onClose} runs, and the
+ * close future completes. After that no handler runs for this handle and the fd number may be
+ * reused safely. Every close completes: chained from an {@code onClose}, at shutdown, and when the
+ * reactor's loop fails (then with a {@link ClosedHandleException} as the cause). If the reactor
+ * has already stopped when the last reference is dropped, the dropping thread releases the fd
+ * and completes the future, but {@code onClose} does not run: callbacks run on the reactor
+ * thread only.
  *
  * <p><b>Threads.</b> {@link #close()}, {@link #closeAsync()}, {@link #close(Duration)},
  * {@link #tryRetain()}, {@link #release()}, {@link #interest(int)} and {@link #rearm()} may be
- * called from any thread. {@code close(Duration)} blocks and so must not be called on the
- * reactor's own thread.
+ * called from any thread. {@code close(Duration)} blocks and so is refused on any reactor thread.
  */
-public final class Handle {
-    static final int OPEN = 0;
-    static final int CLOSING = 1 << 30;
-    static final int CLOSED = 2 << 30;
-    private static final int STATE_MASK = 3 << 30;
-    private static final int COUNT_MASK = ~STATE_MASK;
-
-    private static final VarHandle STATE;
+public final class Handle extends RefCounted {
     /** How long {@link #close(Duration)} spins before it parks (a slow reactor wake-up on a busy VM). */
     private static final long CLOSE_SPIN_NANOS = 50_000;
-
-    static {
-        try {
-            STATE = MethodHandles.lookup().findVarHandle(Handle.class, "stateAndCount", int.class);
-        } catch (ReflectiveOperationException e) {
-            throw new ExceptionInInitializerError(e);
-        }
-    }
 
     private final Reactor reactor;
     private final int fd;
     private final EventHandler handler;
     private final boolean exclusiveFd;
     private final CompletableFuture<Void> closeFuture = new CompletableFuture<>();
-    @SuppressWarnings("unused") // changed through STATE
-    private volatile int stateAndCount = OPEN | 1;
     private volatile Object attachment;
 
-    // ---- reactor thread only ----
-    /** Slot in the reactor's table, or -1 before registration / after the DEL. */
-    int slot = -1;
-    /** Generation of {@link #slot}; the token is {@code generation << 32 | slot}. */
-    int generation;
-    /** The interest the user wants ({@link Interest} bits). */
-    int wantedInterest;
-    /** The epoll mask the kernel has, {@link #NOT_IN_KERNEL}, or {@link #DISARMED}. */
-    int kernelEvents = NOT_IN_KERNEL;
-    /** In the reactor's batch of pending interest changes. */
-    boolean dirty;
-    /** The reactor has done the DEL step; no event is dispatched from here on. */
-    boolean closeProcessed;
-    /** The epoch in which the DEL step happened. */
-    long delEpoch;
-    /** Why the handle was closed (a handler's exception), for {@link EventHandler#onClose}. */
+    /** The reactor's record of this handle; reactor thread only. */
+    final Registration registration;
+    /**
+     * Why the handle was closed (a handler's exception), for {@link EventHandler#onClose}. Written
+     * once, by the thread whose {@link #beginClose()} won, before it hands the close to the
+     * reactor; the hand-off (task queue or orphan queue) publishes it.
+     */
     Throwable closeCause;
     long closeRequestedNanos;
-
-    static final int NOT_IN_KERNEL = -1;
-    /** A ONESHOT registration that fired: in the kernel, but disabled until a MOD. */
-    static final int DISARMED = -2;
 
     Handle(Reactor reactor, int fd, int interest, EventHandler handler, boolean exclusiveFd) {
         this.reactor = reactor;
         this.fd = fd;
         this.handler = handler;
-        this.wantedInterest = interest;
+        this.registration = new Registration(reactor, interest);
         this.exclusiveFd = exclusiveFd;
     }
 
@@ -128,49 +100,6 @@ public final class Handle {
         this.attachment = value;
     }
 
-    /** {@return whether the handle is open (not yet closing)} */
-    public boolean isOpen() {
-        return ((int) STATE.getVolatile(this) & STATE_MASK) == OPEN;
-    }
-
-    /** {@return the number of references held, the owner's included (0 once the owner closed)} */
-    public int references() {
-        return (int) STATE.getVolatile(this) & COUNT_MASK;
-    }
-
-    /**
-     * Takes a reference, so the fd cannot be released until {@link #release()}.
-     *
-     * @return true if taken; false once the handle is closing
-     */
-    public boolean tryRetain() {
-        int s;
-        do {
-            s = (int) STATE.getVolatile(this);
-            if ((s & STATE_MASK) != OPEN) {
-                return false;
-            }
-            if ((s & COUNT_MASK) == COUNT_MASK) {
-                throw new IllegalStateException("reference count overflow on fd " + fd);
-            }
-        } while (!STATE.compareAndSet(this, s, s + 1));
-        return true;
-    }
-
-    /** Drops a reference taken by {@link #tryRetain()}. */
-    public void release() {
-        int s;
-        do {
-            s = (int) STATE.getVolatile(this);
-            if ((s & COUNT_MASK) == 0) {
-                throw new IllegalStateException("release without a reference on fd " + fd);
-            }
-        } while (!STATE.compareAndSet(this, s, s - 1));
-        if ((s & COUNT_MASK) == 1 && (s & STATE_MASK) == CLOSING) {
-            reactor.lastReferenceDropped(this);
-        }
-    }
-
     /**
      * Starts closing the handle (idempotent) and returns at once; on the reactor thread it never
      * blocks. The fd is released once the reactor has quiesced and every reference is dropped.
@@ -199,8 +128,10 @@ public final class Handle {
      * @throws IllegalStateException if called on the reactor's own thread (it would deadlock)
      */
     public void close(Duration timeout) throws TimeoutException, InterruptedException {
-        if (reactor.inReactorThread()) {
-            throw new IllegalStateException("a blocking close on the reactor thread would deadlock; use close()");
+        if (Reactor.current() != null) {
+            // On its own reactor it would deadlock; on another reactor it would stall that loop
+            // (and two reactors closing each other's handles this way would deadlock).
+            throw new IllegalStateException("a blocking close on a reactor thread would stall it (and deadlock on its own reactor); use close() or closeAsync()");
         }
         closeWith(null);
         // A close usually completes within one reactor wake-up (tens of microseconds): spin that
@@ -216,28 +147,33 @@ public final class Handle {
         }
     }
 
-    /** {@return the future that completes when this handle's close is done} */
+    /**
+     * {@return the future that completes when this handle's close is done} It is completed on the
+     * reactor thread, right after {@link EventHandler#onClose}, so a dependent added with
+     * {@code thenRun} and friends runs there too and must not block (the reactor stalls while it
+     * does); use the {@code *Async} variants for work that may block.
+     */
     public CompletableFuture<Void> closeFuture() {
         return closeFuture;
     }
 
-    /** OPEN → CLOSING, dropping the owner's reference in the same CAS; true if this call did it. */
+    /**
+     * OPEN → CLOSING, dropping the owner's reference in the same CAS, then hands the close to the
+     * reactor; true if this call did it.
+     */
     boolean closeWith(Throwable cause) {
-        int s;
-        do {
-            s = (int) STATE.getVolatile(this);
-            if ((s & STATE_MASK) != OPEN) {
-                return false;
-            }
-        } while (!STATE.compareAndSet(this, s, CLOSING | ((s & COUNT_MASK) - 1)));
+        if (!beginClose()) {
+            return false;
+        }
+        closeCause = cause;
         closeRequestedNanos = System.nanoTime();
-        reactor.closeRequested(this, cause);
+        reactor.closeRequested(this);
         return true;
     }
 
-    /** CLOSING with no reference left → CLOSED, exactly once. */
-    boolean tryMarkClosed() {
-        return STATE.compareAndSet(this, CLOSING, CLOSED);
+    @Override
+    void lastReferenceDropped() {
+        reactor.lastReferenceDropped(this);
     }
 
     /**
@@ -256,7 +192,7 @@ public final class Handle {
 
     /** {@return the interest last asked for} (reactor thread view) */
     public int interest() {
-        return wantedInterest;
+        return registration.wantedInterest();
     }
 
     /**
@@ -277,12 +213,6 @@ public final class Handle {
 
     @Override
     public String toString() {
-        int s = (int) STATE.getVolatile(this);
-        String state = switch (s & STATE_MASK) {
-            case OPEN -> "open";
-            case CLOSING -> "closing";
-            default -> "closed";
-        };
-        return "Handle[fd=" + fd + ", " + state + ", refs=" + (s & COUNT_MASK) + "]";
+        return "Handle[fd=" + fd + ", " + stateString() + "]";
     }
 }

@@ -1,6 +1,7 @@
 package io.quiesce.reactor;
 
 import java.util.Arrays;
+import java.util.function.Consumer;
 
 /**
  * The reactor's handles by slot, with a generation per slot. An event's {@code epoll_data.u64}
@@ -30,14 +31,13 @@ final class HandleTable {
             slot = used++;
         }
         handles[slot] = h;
-        h.slot = slot;
-        h.generation = generations[slot];
+        h.registration.placed(slot, generations[slot]);
         open++;
     }
 
     /** Frees {@code h}'s slot (identity-checked) and bumps the slot's generation. */
     void remove(Handle h) {
-        int slot = h.slot;
+        int slot = h.registration.slot();
         if (slot < 0 || handles[slot] != h) {
             return;
         }
@@ -47,7 +47,7 @@ final class HandleTable {
             free = Arrays.copyOf(free, free.length * 2);
         }
         free[freeCount++] = slot;
-        h.slot = -1;
+        h.registration.removedFromTable();
         open--;
     }
 
@@ -59,11 +59,7 @@ final class HandleTable {
             return null;
         }
         Handle h = handles[slot];
-        return h != null && h.generation == generation ? h : null;
-    }
-
-    static long token(Handle h) {
-        return ((long) h.generation << 32) | (h.slot & 0xFFFF_FFFFL);
+        return h != null && h.registration.generation() == generation ? h : null;
     }
 
     int open() {
@@ -71,7 +67,7 @@ final class HandleTable {
     }
 
     /** Calls {@code action} for every handle in the table (a snapshot: it may close them). */
-    void forEach(java.util.function.Consumer<Handle> action) {
+    void forEach(Consumer<Handle> action) {
         Handle[] snapshot = Arrays.copyOf(handles, used);
         for (Handle h : snapshot) {
             if (h != null) {

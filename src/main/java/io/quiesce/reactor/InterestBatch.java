@@ -43,14 +43,15 @@ final class InterestBatch {
      * A second change before the flush is coalesced into the first.
      */
     void change(Handle h, int interest) {
+        Registration reg = h.registration;
         if (interest >= 0) {
-            h.wantedInterest = interest;
+            reg.want(interest);
         }
-        if (h.dirty) {
+        if (reg.dirty()) {
             stats.increment(Counter.CTL_MOD_SAVED);
             return;
         }
-        h.dirty = true;
+        reg.dirty(true);
         if (dirtyCount == dirty.length) {
             dirty = Arrays.copyOf(dirty, dirtyCount * 2);
         }
@@ -65,18 +66,19 @@ final class InterestBatch {
     void flush(FailureSink onFailure) {
         for (int i = 0; i < dirtyCount; i++) {
             Handle h = dirty[i];
+            Registration reg = h.registration;
             dirty[i] = null;
-            h.dirty = false;
-            if (h.closeProcessed) {
+            reg.dirty(false);
+            if (reg.closeProcessed()) {
                 stats.increment(Counter.CTL_DROPPED_CLOSING);
                 continue;
             }
-            int mask = Interest.toEpoll(h.wantedInterest);
-            long token = HandleTable.token(h);
+            int mask = Interest.toEpoll(reg.wantedInterest());
+            long token = reg.token();
             int r;
-            if (h.kernelEvents == Handle.NOT_IN_KERNEL) {
+            if (reg.kernelEvents() == Registration.NOT_IN_KERNEL) {
                 r = ctl(Syscalls.EPOLL_CTL_ADD, h, mask, token);
-            } else if (h.kernelEvents == mask) {
+            } else if (reg.kernelEvents() == mask) {
                 stats.increment(Counter.CTL_MOD_SAVED);
                 continue;
             } else {
@@ -85,7 +87,7 @@ final class InterestBatch {
             if (r < 0) {
                 onFailure.failed(h, new SyscallException("epoll_ctl", h.fd(), -r));
             } else {
-                h.kernelEvents = mask;
+                reg.kernelHas(mask);
             }
         }
         dirtyCount = 0;
@@ -117,9 +119,10 @@ final class InterestBatch {
      * @return 0 or {@code -errno} of the DEL
      */
     int remove(Handle h) {
+        Registration reg = h.registration;
         int r = 0;
-        if (h.kernelEvents == Handle.NOT_IN_KERNEL) {
-            if (h.dirty) {
+        if (reg.kernelEvents() == Registration.NOT_IN_KERNEL) {
+            if (reg.dirty()) {
                 stats.increment(Counter.CTL_ADD_SAVED); // registered and closed in one iteration
             }
             stats.increment(Counter.CTL_DEL_SAVED);
@@ -133,7 +136,7 @@ final class InterestBatch {
             r = sys.epollCtl(epfd, Syscalls.EPOLL_CTL_DEL, h.fd(), 0, 0);
             stats.increment(Counter.CTL_DEL);
         }
-        h.kernelEvents = Handle.NOT_IN_KERNEL;
+        reg.kernelHas(Registration.NOT_IN_KERNEL);
         return r;
     }
 }

@@ -10,11 +10,8 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.PriorityQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
@@ -22,18 +19,26 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 
 /**
- * One event loop: one platform thread that alone owns one epoll fd, one eventfd for wakeups, an
- * MPSC task queue, timers, the batch of pending interest changes and the handle table.
+ * One event loop: one platform thread that alone owns one epoll fd, one eventfd for wakeups, a
+ * task queue ({@link TaskInbox}), timers ({@link TimerHeap}), the batch of pending interest
+ * changes ({@link InterestBatch}), the handle table and the closes in progress ({@link CloseQueue}).
  *
- * <p><b>The loop.</b> Run tasks; run due timers; flush interest changes; advance the epoch and
- * finish the closes it allows; {@code epoll_wait} (timeout from the nearest timer, in
- * nanoseconds through {@code epoll_pwait2}); dispatch; advance the epoch and finish closes.
+ * <p><b>The loop.</b> Run tasks; run due timers; flush interest changes; finish closes;
+ * {@code epoll_wait} (timeout from the nearest timer, in nanoseconds through
+ * {@code epoll_pwait2}); dispatch; finish closes.
  *
- * <p><b>Timers</b> live in a heap on the reactor thread; the loop passes the nearest deadline to
- * {@code epoll_pwait2} as a nanosecond timeout. That gives the kernel's resolution without a
- * timerfd: no extra fd per reactor and no {@code timerfd_settime} syscall each time the nearest
- * deadline changes (idle timeouts move it on every read). On kernels before 5.11 ({@code ENOSYS})
- * the loop falls back to {@code epoll_wait}, rounding up to whole milliseconds.
+ * <p><b>Closes</b> are finished only between batches (never inside a handler), and to a fixpoint:
+ * an {@code onClose} or a close-future continuation that closes another handle or drops a last
+ * reference is finished in the same pass, so the loop never waits while a finishable close is
+ * pending. A close requested once the reactor has shut its door (shutdown, or its loop failed) is
+ * finished by the reactor while it drains, or, once it has exited, by the closing thread itself:
+ * the fd is released and the future completed, but no user callback runs on a foreign thread.
+ *
+ * <p><b>Timers</b> pass the nearest deadline to {@code epoll_pwait2} as a nanosecond timeout. That
+ * gives the kernel's resolution without a timerfd: no extra fd per reactor and no
+ * {@code timerfd_settime} syscall each time the nearest deadline changes (idle timeouts move it
+ * on every read). On kernels before 5.11 ({@code ENOSYS}) the loop falls back to
+ * {@code epoll_wait}, rounding up to whole milliseconds.
  *
  * <p><b>Threads.</b> {@link #execute}, {@link #schedule}, {@link #register} and everything on
  * {@link Handle} may be called from any thread; another thread never touches the reactor's state
@@ -43,20 +48,15 @@ import java.util.function.Supplier;
  */
 public final class Reactor implements Executor {
     private static final System.Logger LOG = System.getLogger(Reactor.class.getName());
+    /** The reactor whose thread this is, if any. */
+    private static final ThreadLocal<Reactor> CURRENT = new ThreadLocal<>();
     private static final long WAKE_TOKEN = -1L;
-    private static final int AWAKE = 0;
-    private static final int PARKED = 1;
     private static final int MAX_TASKS_PER_ITERATION = 4096;
-    private static final VarHandle WAKE_STATE;
-    private static final VarHandle PRODUCERS;
     private static final VarHandle EPOCH;
 
     static {
         try {
-            var lookup = MethodHandles.lookup();
-            WAKE_STATE = lookup.findVarHandle(Reactor.class, "wakeState", int.class);
-            PRODUCERS = lookup.findVarHandle(Reactor.class, "producers", int.class);
-            EPOCH = lookup.findVarHandle(Reactor.class, "epoch", long.class);
+            EPOCH = MethodHandles.lookup().findVarHandle(Reactor.class, "epoch", long.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -67,33 +67,19 @@ public final class Reactor implements Executor {
     private final int wakeFd;
     private final ReactorGroup.Options options;
     private final ReactorStats stats = new ReactorStats();
-    private final MpscTaskQueue<Runnable> tasks = new MpscTaskQueue<>();
+    private final TaskInbox inbox;
+    private final CloseQueue closes;
     private final Thread thread;
     private final CompletableFuture<Void> terminated = new CompletableFuture<>();
-    @SuppressWarnings("unused") // through WAKE_STATE
-    private volatile int wakeState = AWAKE;
-    /**
-     * Other threads inside {@link #execute} (offer + wakeup), with the sign bit set once the
-     * reactor has shut its door. The reactor's own eventfd and queue get the same protection as a
-     * handle's fd: once the door is shut and this count has drained, no task can be lost in the
-     * queue and no late wakeup can write into a reused fd number.
-     */
-    @SuppressWarnings("unused") // through PRODUCERS
-    private volatile int producers;
+    private final Runnable finishClosesTask = this::finishCloses;
     @SuppressWarnings("unused") // through EPOCH
     private volatile long epoch;
     private volatile boolean shutdownRequested;
 
     // ---- reactor thread only ----
     private final HandleTable table = new HandleTable();
-    private final ArrayDeque<Handle> closing = new ArrayDeque<>();
-    private final PriorityQueue<ScheduledTask> timers = new PriorityQueue<>();
-    /** Per-reactor objects of the layers above ({@link #local}), in creation order. */
-    private final LinkedHashMap<Class<?>, Object> locals = new LinkedHashMap<>();
-    private long timerSequence;
-    private static final int PURGE_MIN_CANCELLED = 256;
-    /** Cancels since the last purge, from any thread. */
-    private final java.util.concurrent.atomic.AtomicInteger cancelledTimers = new java.util.concurrent.atomic.AtomicInteger();
+    private final TimerHeap timers = new TimerHeap();
+    private final ReactorLocals locals = new ReactorLocals();
     private Syscalls sys;
     private InterestBatch batch;
     private MemorySegment events;
@@ -121,7 +107,8 @@ public final class Reactor implements Executor {
             s.close(epfd);
             throw new SyscallException("epoll_ctl(ADD eventfd)", wakeFd, -r);
         }
-        stats.taskQueueDepth(tasks::size);
+        this.inbox = new TaskInbox(wakeFd, stats);
+        this.closes = new CloseQueue(stats, index);
         this.thread = Thread.ofPlatform().name(options.threadNamePrefix() + index).daemon(false)
                 .unstarted(this::run);
     }
@@ -138,6 +125,11 @@ public final class Reactor implements Executor {
     /** {@return the counters this reactor keeps} */
     public ReactorStats stats() {
         return stats;
+    }
+
+    /** {@return the reactor whose thread calls this, or null on any other thread} */
+    static Reactor current() {
+        return CURRENT.get();
     }
 
     /** {@return whether the caller is this reactor's thread} */
@@ -174,43 +166,18 @@ public final class Reactor implements Executor {
      */
     @Override
     public void execute(Runnable task) {
-        if (inReactorThread()) {
-            tasks.offer(task);
-            return;
-        }
-        if ((int) PRODUCERS.getAndAdd(this, 1) < 0) {
-            PRODUCERS.getAndAdd(this, -1);
+        if (!tryExecute(task)) {
             throw new RejectedExecutionException("reactor " + index + " is shut down");
         }
-        try {
-            tasks.offer(task);
-            wakeup();
-        } finally {
-            PRODUCERS.getAndAdd(this, -1);
-        }
     }
 
-    /** Wakes the reactor if it is parked, otherwise counts an elided wakeup. Inside the producer guard. */
-    private void wakeup() {
-        if ((int) WAKE_STATE.getVolatile(this) == PARKED && WAKE_STATE.compareAndSet(this, PARKED, AWAKE)) {
-            Syscalls.current().eventfdWrite(wakeFd, 1);
-            stats.wakeupsSent.increment();
-        } else {
-            stats.wakeupsElided.increment();
+    /** {@link #execute} that answers false instead of throwing once the door is shut. */
+    private boolean tryExecute(Runnable task) {
+        if (inReactorThread()) {
+            inbox.offerOwn(task);
+            return true;
         }
-    }
-
-    /**
-     * Shuts the door: from now on {@link #execute} from other threads is rejected. Returns once no
-     * other thread is inside it, so every task offered before is visible in the queue.
-     */
-    private void shutDoor() {
-        if ((int) PRODUCERS.getVolatile(this) >= 0) {
-            PRODUCERS.getAndAdd(this, Integer.MIN_VALUE);
-        }
-        while ((int) PRODUCERS.getVolatile(this) != Integer.MIN_VALUE) {
-            Thread.onSpinWait(); // a producer is between its check and its offer: nanoseconds
-        }
+        return inbox.offer(task);
     }
 
     /**
@@ -219,8 +186,12 @@ public final class Reactor implements Executor {
      * @param delay how long from now, at least 0
      * @param unit the unit of {@code delay}
      * @param task what to run
-     * @return the scheduled task, which can be cancelled from any thread
+     * @return the scheduled task, which can be cancelled from any thread; a timer still pending
+     *         when the reactor shuts down (or scheduled while it does) is cancelled, so
+     *         {@link ScheduledTask#isCancelled()} tells that it will never run
      * @throws IllegalArgumentException if {@code delay} is negative
+     * @throws RejectedExecutionException if called from another thread once the reactor has shut
+     *         down
      */
     public ScheduledTask schedule(long delay, TimeUnit unit, Runnable task) {
         if (delay < 0) {
@@ -239,23 +210,16 @@ public final class Reactor implements Executor {
     }
 
     private void addTimer(ScheduledTask t) {
-        if (shutdownStarted || t.isCancelled()) {
-            return;
+        if (shutdownStarted) {
+            t.cancel(); // it will never run: say so
+        } else if (!t.isCancelled()) {
+            timers.add(t);
         }
-        int cancelled = cancelledTimers.get();
-        if (cancelled > PURGE_MIN_CANCELLED && cancelled > timers.size() / 2) {
-            // Idle timeouts are cancelled far more often than they fire: without a purge, each
-            // would stay in the heap until its deadline.
-            cancelledTimers.set(0);
-            timers.removeIf(ScheduledTask::isCancelled);
-        }
-        t.sequence = timerSequence++;
-        timers.add(t);
     }
 
     /** Any thread: a timer was cancelled (it may or may not still be in the heap). */
     void timerCancelled() {
-        cancelledTimers.incrementAndGet();
+        timers.cancelled();
     }
 
     /** {@return timers in the heap, cancelled ones not yet purged included} (tests) */
@@ -272,25 +236,23 @@ public final class Reactor implements Executor {
      * @param interest {@link Interest} bits
      * @param handler called on the reactor thread when the fd is ready
      * @return the handle
-     * @throws IllegalArgumentException on a negative fd or unknown interest bits
+     * @throws IllegalArgumentException on a negative fd, unknown interest bits, or an fd number
+     *         that a live handle (of any reactor) already owns: two owners would both close it
      * @throws ClosedHandleException if the reactor has shut down
      */
     public Handle register(int fd, int interest, EventHandler handler) {
+        // epoll-dup-shutdown-close.txt: the caller made this fd and may hold a dup of it, which
+        // would keep the registration alive after close(fd); so its close always issues the DEL.
         return register(fd, interest, handler, false);
     }
 
     /**
-     * Same as {@link #register(int, int, EventHandler)} for an fd the caller created and never
-     * handed out: no {@code dup} of it can exist, so its close skips the explicit
-     * {@code EPOLL_CTL_DEL} (closing the fd removes it from epoll). Passing an fd that may be
-     * shared would break the close guarantee for its duplicates.
-     *
-     * @param fd an open fd, created by the caller and never shared
-     * @param interest {@link Interest} bits
-     * @param handler called on the reactor thread when the fd is ready
-     * @return the handle
+     * Registers an fd that Quiesce itself created and never exposes (the net layer's sockets):
+     * no {@code dup} of it can exist, so its close skips the explicit {@code EPOLL_CTL_DEL}
+     * (closing the fd removes it from epoll). Not public: a caller's own fd may always have been
+     * dup'd. Reached from the net layer through {@code io.quiesce.reactor.internal}.
      */
-    public Handle registerUnshared(int fd, int interest, EventHandler handler) {
+    Handle registerOwned(int fd, int interest, EventHandler handler) {
         return register(fd, interest, handler, true);
     }
 
@@ -306,14 +268,16 @@ public final class Reactor implements Executor {
             throw new ClosedHandleException("reactor " + index + " is shutting down");
         }
         Handle h = new Handle(this, fd, interest, handler, exclusive);
+        Handle owner = FdOwners.claim(h);
+        if (owner != null) {
+            throw new IllegalArgumentException("fd " + fd + " is already registered (" + owner
+                    + " on reactor " + owner.reactor().index + "): one live handle per fd");
+        }
         if (inReactorThread()) {
             attach(h);
-        } else {
-            try {
-                execute(() -> attach(h));
-            } catch (RejectedExecutionException e) {
-                throw new ClosedHandleException("reactor " + index + " is shut down");
-            }
+        } else if (!tryExecute(() -> attach(h))) {
+            FdOwners.release(h);
+            throw new ClosedHandleException("reactor " + index + " is shut down");
         }
         return h;
     }
@@ -335,52 +299,25 @@ public final class Reactor implements Executor {
         if (!inReactorThread()) {
             throw new IllegalStateException("Reactor.local is for reactor " + index + "'s own thread");
         }
-        Object o = locals.get(key);
-        if (o == null) {
-            o = key.cast(factory.get());
-            locals.put(key, o);
-        }
-        return key.cast(o);
-    }
-
-    /** Closes the locals in reverse creation order: a later one may use an earlier one. */
-    private void closeLocals() {
-        List<Object> made = new ArrayList<>(locals.values());
-        for (Object o : made.reversed()) {
-            if (o instanceof AutoCloseable c) {
-                try {
-                    c.close();
-                } catch (Exception e) {
-                    LOG.log(System.Logger.Level.WARNING, "closing per-reactor " + o + " failed", e);
-                }
-            }
-        }
-        locals.clear();
+        return locals.get(key, factory);
     }
 
     // ------------------------------------------------------------------ handle callbacks
 
-    void closeRequested(Handle h, Throwable cause) {
+    void closeRequested(Handle h) {
         if (inReactorThread()) {
-            processClose(h, cause);
-        } else {
-            try {
-                execute(() -> processClose(h, cause));
-            } catch (RejectedExecutionException e) {
-                // The thread is gone and dispatches nothing: the barrier has passed for good.
-                finishOffThread(h);
-            }
+            processClose(h);
+        } else if (!tryExecute(() -> processClose(h))) {
+            closes.adopt(h);
         }
     }
 
     void lastReferenceDropped(Handle h) {
         if (inReactorThread()) {
-            return; // finishCloses() runs before the next wait
+            return; // finishCloses() runs at the next point between batches, before any wait
         }
-        try {
-            execute(this::finishCloses);
-        } catch (RejectedExecutionException e) {
-            finishOffThread(h);
+        if (!tryExecute(finishClosesTask)) {
+            closes.adopt(h);
         }
     }
 
@@ -393,36 +330,40 @@ public final class Reactor implements Executor {
     }
 
     private void applyInterest(Handle h, int interest) {
-        if (h.closeProcessed || !h.isOpen()) {
+        if (h.registration.closeProcessed() || !h.isOpen()) {
             stats.increment(Counter.CTL_DROPPED_CLOSING);
             return;
         }
         batch.change(h, interest);
     }
 
-    // ------------------------------------------------------------------ reactor thread
+    // ------------------------------------------------------------------ reactor thread: the close protocol
 
     private void attach(Handle h) {
-        if (h.closeProcessed) {
-            return; // closed before it was ever attached
-        }
-        table.add(h);
         stats.increment(Counter.HANDLES_REGISTERED);
-        stats.handlesOpen(table.open());
-        batch.change(h, h.wantedInterest);
-        if (shutdownStarted) { // slipped in while the reactor was closing everything
-            h.closeWith(new ClosedHandleException("reactor " + index + " is shutting down"));
-        }
-    }
-
-    /** Step 1 of the close protocol: DEL, mark the slot dead, wait for the barrier. */
-    private void processClose(Handle h, Throwable cause) {
-        if (h.closeProcessed) {
+        if (!h.isOpen()) {
+            // Closed by another thread before this task ran. Its close request (a task behind this
+            // one, or an orphan once the door has shut) finishes it; it never enters the table or
+            // the kernel, so no event can follow its onClose.
             return;
         }
-        h.closeProcessed = true;
-        h.closeCause = cause;
-        if (h.slot >= 0) {
+        if (shutdownStarted) { // slipped in while the reactor was closing everything
+            h.closeWith(new ClosedHandleException("reactor " + index + " is shutting down"));
+            return;
+        }
+        table.add(h);
+        stats.handlesOpen(table.open());
+        batch.change(h, h.registration.wantedInterest());
+    }
+
+    /** Step 1 of the close protocol: DEL and mark the slot dead; the release waits for the references. */
+    private void processClose(Handle h) {
+        Registration reg = h.registration;
+        if (reg.closeProcessed()) {
+            return;
+        }
+        reg.markCloseProcessed();
+        if (reg.slot() >= 0) {
             int r = batch.remove(h);
             if (r < 0) {
                 LOG.log(System.Logger.Level.DEBUG, "epoll_ctl(DEL) of fd {0}: {1}", h.fd(), Errno.name(-r));
@@ -433,63 +374,23 @@ public final class Reactor implements Executor {
             stats.increment(Counter.CTL_ADD_SAVED);
             stats.increment(Counter.CTL_DEL_SAVED);
         }
-        h.delEpoch = (long) EPOCH.get(this);
-        closing.add(h);
+        closes.add(h);
     }
 
-    /** Step 3: for each closing handle past the barrier with no reference left, release the fd. */
-    private void finishCloses() {
-        if (closing.isEmpty()) {
-            return;
-        }
-        long now = (long) EPOCH.get(this);
-        for (int n = closing.size(); n > 0; n--) {
-            Handle h = closing.poll();
-            if (h.delEpoch < now && h.references() == 0) {
-                release(h);
-            } else {
-                closing.add(h);
-            }
-        }
-    }
-
-    private void release(Handle h) {
-        if (!h.tryMarkClosed()) {
-            return;
-        }
-        int r = sys.close(h.fd());
-        if (r < 0) {
-            stats.increment(Counter.CLOSE_ERRORS);
-            LOG.log(System.Logger.Level.WARNING, "close(fd {0}): {1}", h.fd(), Errno.name(-r));
-        }
-        stats.increment(Counter.CLOSES_COMPLETED);
-        stats.recordCloseLatency(System.nanoTime() - h.closeRequestedNanos);
-        notifyClosed(h);
-    }
-
-    private static void notifyClosed(Handle h) {
-        try {
-            h.handler().onClose(h, h.closeCause);
-        } catch (Throwable t) {
-            LOG.log(System.Logger.Level.WARNING, "onClose of fd " + h.fd() + " threw", t);
-        } finally {
-            h.closeFuture().complete(null);
-        }
-    }
-
-    /** A close finished after the reactor stopped (a reference outlived it). */
-    private static void finishOffThread(Handle h) {
-        if (h.references() == 0 && h.tryMarkClosed()) {
-            Syscalls.current().close(h.fd());
-            notifyClosed(h);
-        }
+    /** Steps 2 and 3, between batches: see {@link CloseQueue}. */
+    private boolean finishCloses() {
+        return closes.finish(sys);
     }
 
     private void advanceEpoch() {
         EPOCH.setRelease(this, (long) EPOCH.get(this) + 1);
     }
 
+    // ------------------------------------------------------------------ reactor thread: the loop
+
     private void run() {
+        CURRENT.set(this);
+        Throwable failure = null;
         try (Arena a = Arena.ofConfined()) {
             arena = a;
             sys = new Syscalls(a);
@@ -505,18 +406,36 @@ public final class Reactor implements Executor {
             }
             try {
                 loop();
-            } finally {
-                closeLocals();
+            } catch (Throwable t) {
+                failure = t;
+                LOG.log(System.Logger.Level.ERROR, "reactor " + index + " failed; closing its "
+                        + table.open() + " handles and " + closes.size() + " pending closes", t);
             }
+            drainAfterStop(failure);
+            closes.exit();
+            // The last chance to finish, here and with onClose, what arrived in between; later
+            // arrivals are finished by their own thread.
+            closes.adoptOrphans(this::processClose);
+            finishCloses();
+            locals.closeAll();
         } catch (Throwable t) {
-            LOG.log(System.Logger.Level.ERROR, "reactor " + index + " failed", t);
-            terminated.completeExceptionally(t);
+            if (failure == null) {
+                failure = t;
+            }
+            LOG.log(System.Logger.Level.ERROR, "reactor " + index + " failed while stopping", t);
         } finally {
-            shutDoor();
+            closes.exit();
+            inbox.shutDoor();
+            closes.finishOrphansOffThread(); // only if stopping itself failed: else there are none
             Syscalls s = Syscalls.current();
             s.close(wakeFd);
             s.close(epfd);
-            terminated.complete(null);
+            CURRENT.remove();
+            if (failure != null) {
+                terminated.completeExceptionally(failure);
+            } else {
+                terminated.complete(null);
+            }
         }
     }
 
@@ -524,28 +443,25 @@ public final class Reactor implements Executor {
         long busySince = System.nanoTime();
         while (true) {
             runTasks();
-            runTimers();
+            if (!timers.isEmpty()) {
+                timers.runDue(System.nanoTime(), stats, index);
+            }
             if (!batch.isEmpty()) {
                 batch.flush(this::registrationFailed);
             }
-            advanceEpoch();
             finishCloses();
             if (shutdownRequested && shutdownStep()) {
                 return;
             }
 
             long timeoutNanos = waitTimeoutNanos();
-            if (timeoutNanos != 0) {
-                WAKE_STATE.setVolatile(this, PARKED);
-                if (!tasks.isEmpty()) { // a task came in before we parked: don't sleep on it
-                    WAKE_STATE.setOpaque(this, AWAKE);
-                    timeoutNanos = 0;
-                }
+            if (timeoutNanos != 0 && !inbox.park()) { // a task came in before we parked: don't sleep on it
+                timeoutNanos = 0;
             }
             long before = System.nanoTime();
             stats.add(Counter.BUSY_NANOS, before - busySince);
             int n = epollWait(timeoutNanos);
-            WAKE_STATE.setOpaque(this, AWAKE);
+            inbox.awake();
             busySince = System.nanoTime();
             stats.add(Counter.WAIT_NANOS, busySince - before);
             stats.increment(Counter.EPOLL_WAITS);
@@ -565,37 +481,44 @@ public final class Reactor implements Executor {
     }
 
     private long waitTimeoutNanos() {
-        if (!tasks.isEmpty() || !batch.isEmpty()) {
+        if (!inbox.isEmpty() || !batch.isEmpty()) {
             return 0;
         }
         if (shutdownRequested) {
             return TimeUnit.MILLISECONDS.toNanos(10); // poll references outliving the shutdown
         }
-        ScheduledTask next = timers.peek();
-        if (next == null) {
-            return -1;
-        }
-        return Math.max(0, next.deadlineNanos - System.nanoTime());
+        return timers.nanosUntilNext(System.nanoTime());
     }
 
+    /**
+     * {@code epoll_wait} for at most {@code timeoutNanos} ({@code -1}: no limit). EINTR (a signal
+     * arrived; a sampling profiler sends them all the time) waits again for what is left until
+     * the deadline, not for the whole timeout again, so signals never postpone a timer.
+     */
     private int epollWait(long timeoutNanos) throws SyscallException {
+        long deadline = timeoutNanos > 0 ? System.nanoTime() + timeoutNanos : 0;
+        long remaining = timeoutNanos;
         while (true) {
             int n;
             if (pwait2) {
-                n = sys.epollWaitNanos(epfd, events, maxEvents, timeoutNanos);
+                n = sys.epollWaitNanos(epfd, events, maxEvents, remaining);
                 if (n == -Errno.ENOSYS) { // Linux < 5.11: millisecond timeouts, rounded up
                     pwait2 = false;
                     continue;
                 }
             } else {
-                int millis = timeoutNanos < 0 ? -1 : (int) Math.min(Integer.MAX_VALUE, (timeoutNanos + 999_999) / 1_000_000);
+                int millis = remaining < 0 ? -1 : (int) Math.min(Integer.MAX_VALUE, (remaining + 999_999) / 1_000_000);
                 n = sys.epollWait(epfd, events, maxEvents, millis);
             }
             if (n >= 0) {
                 return n;
             }
-            if (n != -Errno.EINTR) { // EINTR: a signal arrived; nothing is lost, just wait again
+            if (n != -Errno.EINTR) {
                 throw new SyscallException("epoll_wait", epfd, -n);
+            }
+            stats.increment(Counter.EPOLL_WAITS_INTERRUPTED);
+            if (timeoutNanos > 0) {
+                remaining = Math.max(0, deadline - System.nanoTime());
             }
         }
     }
@@ -615,9 +538,10 @@ public final class Reactor implements Executor {
                 stats.increment(Counter.STALE_EVENTS_DROPPED);
                 continue;
             }
-            int k = h.kernelEvents;
-            if (k != Handle.NOT_IN_KERNEL && k != Handle.DISARMED && (k & Syscalls.EPOLLONESHOT) != 0) {
-                h.kernelEvents = Handle.DISARMED; // fired: the kernel disabled it until a MOD
+            Registration reg = h.registration;
+            int k = reg.kernelEvents();
+            if (k != Registration.NOT_IN_KERNEL && k != Registration.DISARMED && (k & Syscalls.EPOLLONESHOT) != 0) {
+                reg.kernelHas(Registration.DISARMED); // fired: the kernel disabled it until a MOD
             }
             stats.increment(Counter.EVENTS_DISPATCHED);
             try {
@@ -636,39 +560,27 @@ public final class Reactor implements Executor {
      * reaching {@code epoll_wait}.
      */
     private void runTasks() {
-        int budget = Math.min(tasks.size(), MAX_TASKS_PER_ITERATION);
+        int budget = Math.min(inbox.size(), MAX_TASKS_PER_ITERATION);
         for (int i = 0; i < budget; i++) {
-            Runnable t = tasks.poll(); // waits out an offer whose slot is claimed but not yet filled
-            if (t == null) {
+            if (!runOneTask()) {
                 return;
-            }
-            stats.increment(Counter.TASKS_RUN);
-            try {
-                t.run();
-            } catch (Throwable e) {
-                LOG.log(System.Logger.Level.WARNING, "task on reactor " + index + " threw", e);
             }
         }
     }
 
-    private void runTimers() {
-        if (timers.isEmpty()) {
-            return;
+    /** {@return false if the queue was empty} */
+    private boolean runOneTask() {
+        Runnable t = inbox.poll();
+        if (t == null) {
+            return false;
         }
-        long now = System.nanoTime();
-        ScheduledTask t;
-        while ((t = timers.peek()) != null && t.deadlineNanos - now <= 0) {
-            timers.poll();
-            if (t.isCancelled()) {
-                continue;
-            }
-            stats.increment(Counter.TIMERS_FIRED);
-            try {
-                t.task.run();
-            } catch (Throwable e) {
-                LOG.log(System.Logger.Level.WARNING, "timer task on reactor " + index + " threw", e);
-            }
+        stats.increment(Counter.TASKS_RUN);
+        try {
+            t.run();
+        } catch (Throwable e) {
+            LOG.log(System.Logger.Level.WARNING, "task on reactor " + index + " threw", e);
         }
+        return true;
     }
 
     private void registrationFailed(Handle h, SyscallException cause) {
@@ -676,34 +588,68 @@ public final class Reactor implements Executor {
         h.closeWith(cause);
     }
 
+    // ------------------------------------------------------------------ reactor thread: stopping
+
     /** Shutdown, run each iteration once requested: true when the reactor may stop. */
     private boolean shutdownStep() {
         if (!shutdownStarted) {
             shutdownStarted = true;
-            timers.clear();
-            List<Handle> open = new ArrayList<>();
-            table.forEach(open::add);
-            for (Handle h : open) {
-                h.closeWith(null);
-            }
+            timers.cancelAll();
+            closeAll(null);
         }
-        if (table.open() > 0 || !closing.isEmpty() || !tasks.isEmpty()) {
+        closes.adoptOrphans(this::processClose); // closes that found the door shut (none before it shuts)
+        if (table.open() > 0 || !closes.isEmpty() || !inbox.isEmpty()) {
             return false;
         }
-        shutDoor();
-        return tasks.isEmpty(); // else: run what came in before the door shut, then look again
+        inbox.shutDoor();
+        // What came in before the door shut, and closes that found it shut, are finished first.
+        return inbox.isEmpty() && !closes.hasOrphans();
+    }
+
+    /** Closes every handle in the table (a snapshot: closing changes it). */
+    private void closeAll(Throwable cause) {
+        List<Handle> open = new ArrayList<>();
+        table.forEach(open::add);
+        for (Handle h : open) {
+            h.closeWith(cause);
+        }
+    }
+
+    /**
+     * After the loop ended, normally (nothing is left: a no-op) or by failing: shuts the door,
+     * then runs what was accepted before it shut, closes every handle and finishes every close it
+     * can, until nothing moves. After a failure there is no further batch, so nothing waits for
+     * one. A handle with a reference still held is finished by its last release.
+     */
+    private void drainAfterStop(Throwable failure) {
+        shutdownRequested = true;
+        shutdownStarted = true;
+        inbox.shutDoor();
+        timers.cancelAll();
+        Throwable cause = failure == null ? null : new ClosedHandleException("reactor " + index + " failed: " + failure);
+        for (int pass = 0; pass < 1_000; pass++) { // bounded: a task may keep queueing tasks
+            boolean progress = false;
+            try {
+                while (runOneTask()) {
+                    progress = true;
+                }
+                progress |= closes.adoptOrphans(this::processClose);
+                closeAll(cause);
+                progress |= finishCloses();
+            } catch (Throwable t) {
+                LOG.log(System.Logger.Level.WARNING, "reactor " + index + ": closing after a failure", t);
+            }
+            if (!progress && inbox.isEmpty() && !closes.hasOrphans() && table.open() == 0) {
+                return;
+            }
+        }
     }
 
     /** Asks the reactor to close every handle, then stop. Returns at once. */
     void shutdown() {
         shutdownRequested = true;
-        if (inReactorThread()) {
-            return;
-        }
-        try {
-            execute(() -> {}); // wakes the reactor if it is parked
-        } catch (RejectedExecutionException alreadyStopped) {
-            // nothing to wake
+        if (!inReactorThread()) {
+            inbox.offer(() -> {}); // wakes the reactor if it is parked; false if already stopped
         }
     }
 

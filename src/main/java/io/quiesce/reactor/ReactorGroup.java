@@ -154,10 +154,16 @@ public final class ReactorGroup implements AutoCloseable {
 
     /**
      * Closes every handle of every reactor, stops the reactors and joins their threads, waiting at
-     * most 10 seconds; idempotent.
+     * most 10 seconds; idempotent. Called on a reactor thread (from a handler, task or timer) it
+     * cannot wait for that reactor to stop, so it starts the close and returns at once, as
+     * {@link #closeAsync()} does.
      */
     @Override
     public void close() {
+        if (Reactor.current() != null) {
+            closeAsync();
+            return;
+        }
         try {
             close(Duration.ofSeconds(10));
         } catch (TimeoutException e) {
@@ -168,23 +174,39 @@ public final class ReactorGroup implements AutoCloseable {
     }
 
     /**
+     * Starts closing every handle and stopping every reactor, and returns at once; any thread.
+     *
+     * @return a future that completes when every reactor has stopped and released its fds
+     *         (exceptionally if a reactor's loop failed; its handles were still closed)
+     */
+    public CompletableFuture<Void> closeAsync() {
+        closed = true;
+        reactors.forEach(Reactor::shutdown);
+        return CompletableFuture.allOf(
+                reactors.stream().map(Reactor::terminationFuture).toArray(CompletableFuture[]::new));
+    }
+
+    /**
      * Closes every handle, stops the reactors and joins their threads.
      *
      * @param timeout how long to wait at most
      * @throws TimeoutException if some reactor did not stop in time (a reference to one of its
      *         handles is still held; its fd is released when that reference is dropped)
      * @throws InterruptedException if interrupted while waiting
+     * @throws IllegalStateException if called on a reactor thread, which would stall (or, for its
+     *         own group, deadlock) that reactor: use {@link #closeAsync()} there
      */
     public void close(Duration timeout) throws TimeoutException, InterruptedException {
-        closed = true;
-        reactors.forEach(Reactor::shutdown);
+        if (Reactor.current() != null) {
+            throw new IllegalStateException("a blocking ReactorGroup.close on reactor thread "
+                    + Thread.currentThread().getName() + " would stall it; use closeAsync() or close()");
+        }
         long deadline = System.nanoTime() + timeout.toNanos();
-        CompletableFuture<?> all = CompletableFuture.allOf(
-                reactors.stream().map(Reactor::terminationFuture).toArray(CompletableFuture[]::new));
+        CompletableFuture<Void> all = closeAsync();
         try {
             all.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
         } catch (ExecutionException e) {
-            LOG.log(System.Logger.Level.WARNING, "a reactor failed", e.getCause());
+            LOG.log(System.Logger.Level.WARNING, "a reactor failed; its handles were closed", e.getCause());
         } catch (TimeoutException e) {
             throw new TimeoutException("reactors did not stop within " + timeout);
         }

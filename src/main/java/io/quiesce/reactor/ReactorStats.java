@@ -17,6 +17,8 @@ public final class ReactorStats {
         EPOLL_WAITS,
         /** {@code epoll_wait} calls that returned no event. */
         EPOLL_WAITS_EMPTY,
+        /** {@code epoll_wait} calls interrupted by a signal (EINTR) and resumed for what was left. */
+        EPOLL_WAITS_INTERRUPTED,
         /** Events handed to handlers. */
         EVENTS_DISPATCHED,
         /** Events dropped because their token named a dead slot or an old generation. */

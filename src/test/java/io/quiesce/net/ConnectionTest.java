@@ -2,7 +2,7 @@ package io.quiesce.net;
 
 import io.quiesce.reactor.ReactorGroup;
 import io.quiesce.sys.Errno;
-import io.quiesce.sys.SyscallException;
+import io.quiesce.sys.SyscallFailure;
 import io.quiesce.testing.NoFdLeaks;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -12,8 +12,10 @@ import org.junit.jupiter.api.extension.ExtendWith;
 import java.io.InputStream;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.net.ConnectException;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.net.SocketException;
 import java.net.SocketTimeoutException;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
@@ -149,8 +151,13 @@ class ConnectionTest {
         s.setSoLinger(true, 0);
         s.close(); // RST
         await(rec.closed);
-        var e = assertInstanceOf(SyscallException.class, rec.cause.get());
-        assertEquals(Errno.ECONNRESET, e.errno(), e.getMessage());
+        // A java.net.SocketException, carrying the call and errno; stackless (a peer's doing).
+        var se = assertInstanceOf(SocketException.class, rec.cause.get());
+        var e = assertInstanceOf(SyscallFailure.class, se);
+        assertEquals(Errno.ECONNRESET, e.errno(), se.getMessage());
+        assertEquals("ECONNRESET", e.errnoName());
+        assertTrue(se.getMessage().contains("ECONNRESET"), se.getMessage());
+        assertEquals(0, se.getStackTrace().length, "a peer-caused failure is stackless");
     }
 
     @Test
@@ -174,8 +181,10 @@ class ConnectionTest {
             eventually("read", () -> rec.read.length() == 1);
         } // FIN; the first write after it draws an RST, the next one EPIPE
         await(rec.closed);
-        var e = assertInstanceOf(SyscallException.class, rec.cause.get());
-        assertEquals(Errno.EPIPE, e.errno(), e.getMessage());
+        var se = assertInstanceOf(SocketException.class, rec.cause.get());
+        var e = assertInstanceOf(SyscallFailure.class, se);
+        assertEquals(Errno.EPIPE, e.errno(), se.getMessage());
+        assertEquals(0, se.getStackTrace().length, "a peer-caused failure is stackless");
         // still serving (and still alive: a SIGPIPE would have killed a process without a handler)
         var echo = serve(EchoTest.Echo::new);
         try (Socket s = connect(echo)) {
@@ -251,9 +260,13 @@ class ConnectionTest {
         }
         var refused = Client.connect(group.reactor(0), loopback(closedPort), (conn, data) -> {});
         var e = assertThrows(ExecutionException.class, () -> refused.get(WAIT_SECONDS, TimeUnit.SECONDS));
-        var se = assertInstanceOf(SyscallException.class, e.getCause());
-        assertEquals(Errno.ECONNREFUSED, se.errno(), se.getMessage());
+        var ce = assertInstanceOf(ConnectException.class, e.getCause());
+        var se = assertInstanceOf(SyscallFailure.class, ce);
+        assertEquals(Errno.ECONNREFUSED, se.errno(), ce.getMessage());
         assertEquals("connect", se.call());
+        assertTrue(se.fd() >= 0, "the socket's fd: " + se.fd());
+        assertTrue(ce.getMessage().startsWith("connect(fd="), ce.getMessage());
+        assertTrue(ce.getMessage().contains("ECONNREFUSED"), ce.getMessage());
     }
 
     @Test
@@ -271,7 +284,11 @@ class ConnectionTest {
                 var f = Client.connect(group.reactor(0), loopback(ss.getLocalPort()), ConnectionOptions.defaults(),
                         Duration.ofMillis(300), (conn, data) -> {});
                 var e = assertThrows(ExecutionException.class, () -> f.get(WAIT_SECONDS, TimeUnit.SECONDS));
-                assertInstanceOf(SocketTimeoutException.class, e.getCause());
+                var te = assertInstanceOf(SocketTimeoutException.class, e.getCause());
+                var tf = assertInstanceOf(SyscallFailure.class, te);
+                assertEquals("connect", tf.call(), te.getMessage());
+                assertEquals(Errno.ETIMEDOUT, tf.errno());
+                assertTrue(tf.fd() >= 0, te.getMessage());
             } finally {
                 for (SocketChannel ch : fillers) {
                     ch.close();
@@ -289,7 +306,8 @@ class ConnectionTest {
             assertEquals(-1, s.getInputStream().read(), "closed by the server");
         }
         await(rec.closed);
-        assertInstanceOf(SocketTimeoutException.class, rec.cause.get());
+        var te = assertInstanceOf(SocketTimeoutException.class, rec.cause.get());
+        assertEquals("read", assertInstanceOf(SyscallFailure.class, te).call(), te.getMessage());
     }
 
     @Test

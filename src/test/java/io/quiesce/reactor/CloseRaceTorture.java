@@ -199,7 +199,7 @@ final class CloseRaceTorture {
 
         @Override
         public void onEvent(Handle h, int ready) {
-            if (h.closeProcessed) {
+            if (h.registration.closeProcessed()) {
                 staleEvents.increment();
             }
             if (h.closeFuture().isDone()) {

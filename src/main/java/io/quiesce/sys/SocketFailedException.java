@@ -1,0 +1,49 @@
+package io.quiesce.sys;
+
+import java.net.SocketException;
+
+/** Any other failed socket call: a reset, a broken pipe, an invalid option. Made only by {@link Errno}; see {@link SyscallFailure}. */
+final class SocketFailedException extends SocketException implements SyscallFailure {
+    private static final long serialVersionUID = 1L;
+
+    private final String call;
+    private final int fd;
+    private final int errno;
+
+    /** @param stack whether to record a stack trace (see {@link Errno#socketException}) */
+    SocketFailedException(String call, int fd, int errno, boolean stack) {
+        this.call = call;
+        this.fd = fd;
+        this.errno = errno;
+        if (stack) {
+            super.fillInStackTrace();
+        }
+    }
+
+    /** Built when asked for: a failure nobody prints costs no string. */
+    @Override
+    public String getMessage() {
+        return Errno.describe(call, fd, errno);
+    }
+
+    /** Filled in the constructor when wanted, never by the superclass constructor. */
+    @Override
+    public synchronized Throwable fillInStackTrace() {
+        return this;
+    }
+
+    @Override
+    public String call() {
+        return call;
+    }
+
+    @Override
+    public int fd() {
+        return fd;
+    }
+
+    @Override
+    public int errno() {
+        return errno;
+    }
+}
