@@ -9,8 +9,8 @@ endif
 
 JAVA      := $(JAVA_HOME)/bin/java
 MVN       := ./mvnw -B --no-transfer-progress
-# JCTools (the MPSC task queue) still uses sun.misc.Unsafe; JDK 24+ warns about it unless allowed.
-JVM_OPTS  := --enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow
+# The one flag Quiesce needs: its classes (on the class path here) may call native code.
+JVM_OPTS  := --enable-native-access=ALL-UNNAMED
 CP_FILE   := target/classpath.txt
 RUN_CP     = target/classes:target/test-classes:$$(cat $(CP_FILE))
 

@@ -10,7 +10,7 @@ gcc -O2 -pthread -o /tmp/quiesce-shortconn scripts/syscount/shortconn.c
 J=$(./scripts/find-jdk)/bin/java
 CP="target/classes:target/test-classes:$(cat target/classpath.txt)"
 PORT=7207
-$J --enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow -cp "$CP" io.quiesce.examples.EchoServer --port $PORT --threads 2 >/dev/null 2>&1 &
+$J --enable-native-access=ALL-UNNAMED -cp "$CP" io.quiesce.examples.EchoServer --port $PORT --threads 2 >/dev/null 2>&1 &
 P=$!
 trap 'kill $P 2>/dev/null' EXIT
 sleep 1.5

@@ -8,8 +8,9 @@
  * {@code --enable-native-access=ALL-UNNAMED} on the class path.
  */
 module io.quiesce {
-    requires static transitive micrometer.core; // QuiesceMetrics' API names MeterBinder and MeterRegistry
-    requires org.jctools.core;
+    // Optional: only QuiesceMetrics uses it. Not transitive: javac would then require Micrometer
+    // to compile any module that requires io.quiesce, and a metrics user requires it anyway.
+    requires static micrometer.core;
 
     exports io.quiesce.reactor;
     // The syscall layer is exported because its SyscallException (call, fd, errno) appears in the

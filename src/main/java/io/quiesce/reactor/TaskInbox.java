@@ -1,7 +1,6 @@
 package io.quiesce.reactor;
 
 import io.quiesce.sys.Syscalls;
-import org.jctools.queues.MpscUnboundedXaddArrayQueue;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
@@ -37,7 +36,7 @@ final class TaskInbox {
         }
     }
 
-    private final MpscUnboundedXaddArrayQueue<Runnable> tasks = new MpscUnboundedXaddArrayQueue<>(1024);
+    private final MpscTaskQueue<Runnable> tasks = new MpscTaskQueue<>();
     private final int wakeFd;
     private final ReactorStats stats;
     @SuppressWarnings("unused") // through WAKE_STATE

@@ -98,7 +98,7 @@ class PortBindingTest {
         Server first = bind(0, ServerOptions.defaults());
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        var pb = new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow",
+        var pb = new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED",
                 "-Xmx64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", cp, BindChild.class.getName(),
                 Integer.toString(first.port()));
         pb.redirectError(ProcessBuilder.Redirect.DISCARD);

@@ -386,11 +386,13 @@ class ReactorTest {
     void timersFireInDeadlineOrderAndCancelledOnesNever() throws Exception {
         var order = new CopyOnWriteArrayList<String>();
         var done = new CountDownLatch(1);
-        reactor.schedule(40, TimeUnit.MILLISECONDS, () -> order.add("d40"));
-        reactor.schedule(10, TimeUnit.MILLISECONDS, () -> order.add("d10"));
-        ScheduledTask cancelled = reactor.schedule(20, TimeUnit.MILLISECONDS, () -> order.add("cancelled"));
-        reactor.schedule(30, TimeUnit.MILLISECONDS, () -> order.add("d30"));
-        reactor.schedule(60, TimeUnit.MILLISECONDS, done::countDown);
+        // Deadlines 100 ms apart: each is taken when schedule() is called, so a test thread
+        // descheduled between two calls (a loaded 2-core machine) must not reorder them.
+        reactor.schedule(400, TimeUnit.MILLISECONDS, () -> order.add("d40"));
+        reactor.schedule(100, TimeUnit.MILLISECONDS, () -> order.add("d10"));
+        ScheduledTask cancelled = reactor.schedule(200, TimeUnit.MILLISECONDS, () -> order.add("cancelled"));
+        reactor.schedule(300, TimeUnit.MILLISECONDS, () -> order.add("d30"));
+        reactor.schedule(600, TimeUnit.MILLISECONDS, done::countDown);
         assertTrue(cancelled.cancel());
         assertFalse(cancelled.cancel());
         onReactor(reactor, () -> {
