@@ -386,11 +386,13 @@ class ReactorTest {
     void timersFireInDeadlineOrderAndCancelledOnesNever() throws Exception {
         var order = new CopyOnWriteArrayList<String>();
         var done = new CountDownLatch(1);
-        reactor.schedule(40, TimeUnit.MILLISECONDS, () -> order.add("d40"));
-        reactor.schedule(10, TimeUnit.MILLISECONDS, () -> order.add("d10"));
-        ScheduledTask cancelled = reactor.schedule(20, TimeUnit.MILLISECONDS, () -> order.add("cancelled"));
-        reactor.schedule(30, TimeUnit.MILLISECONDS, () -> order.add("d30"));
-        reactor.schedule(60, TimeUnit.MILLISECONDS, done::countDown);
+        // Steps of 100 ms: the "now" timers below must be queued before d10 is due, and a loaded
+        // machine (or PIT's instrumentation) can take tens of milliseconds to get there.
+        reactor.schedule(400, TimeUnit.MILLISECONDS, () -> order.add("d40"));
+        reactor.schedule(100, TimeUnit.MILLISECONDS, () -> order.add("d10"));
+        ScheduledTask cancelled = reactor.schedule(200, TimeUnit.MILLISECONDS, () -> order.add("cancelled"));
+        reactor.schedule(300, TimeUnit.MILLISECONDS, () -> order.add("d30"));
+        reactor.schedule(600, TimeUnit.MILLISECONDS, done::countDown);
         assertTrue(cancelled.cancel());
         assertFalse(cancelled.cancel());
         onReactor(reactor, () -> {
