@@ -27,7 +27,7 @@ CLOSES ?= 100000
 STRESS_SECS ?= 30
 STRESS_SEED ?=
 
-.PHONY: help test test-batch run bench bindings stress echo demo compare clean build
+.PHONY: help test test-batch run bench bindings stress echo demo compare clean build mutation
 
 help:
 	@echo "make test      unit and integration tests (real sockets, real fds)"
@@ -36,6 +36,7 @@ help:
 	@echo "make demo      the syscall-layer demo"
 	@echo "make bench     JMH micro-benchmarks (ARGS='-f 1 Syscall' to choose)"
 	@echo "make stress    close-race torture + random schedule (CLOSES=$(CLOSES) STRESS_SECS=$(STRESS_SECS) STRESS_SEED=)"
+	@echo "make mutation  PIT mutation testing of io.quiesce.reactor (minutes; report in target/pit-reports)"
 	@echo "make compare   side-by-side benchmark vs Netty, NIO and C (ROUNDS= SECS= PIN=1)"
 	@echo "make bindings  regenerate generated/ with an installed jextract (JEXTRACT=...)"
 
@@ -71,6 +72,11 @@ bench: build
 
 stress: build
 	@$(JAVA) $(JVM_OPTS) -ea -cp $(RUN_CP) io.quiesce.reactor.CloseRaceStress "$(CLOSES)" "$(STRESS_SECS)" "$(STRESS_SEED)"
+
+# PIT on io.quiesce.reactor.* with the reactor tests (profile "mutation" in pom.xml: 2 threads,
+# stress-tagged tests excluded). Report: target/pit-reports/index.html and mutations.xml.
+mutation:
+	$(MVN) -P mutation test-compile org.pitest:pitest-maven:mutationCoverage
 
 # Side-by-side load against Netty epoll, JDK NIO and a C epoll server; writes docs/benchmarks.md.
 # Knobs: ROUNDS=3 SECS=5 PIN=1 (server on CPU 0, client on CPU 1) MODES=... HTTP=0; see bench/README.md.
