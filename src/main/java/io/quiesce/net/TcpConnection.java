@@ -52,7 +52,26 @@ final class TcpConnection implements Connection, EventHandler {
     private static final VarHandle FLUSH_SCHEDULED;
     private static final VarHandle INBOX;
     private static final VarHandle WRITERS;
+    private static final VarHandle STATE;
     private static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(30);
+
+    // ---- the state bits, in the order a connection normally gains them ----
+    /** {@code onOpen} ran (accepted, or connected): the close is counted and reported. */
+    static final int OPENED = 1;
+    /** End of stream read (the peer's FIN). Independent of the output side. */
+    static final int INPUT_ENDED = 1 << 1;
+    /** {@code shutdownOutput()}: writes are refused; FIN once the queue is drained. */
+    static final int OUTPUT_SHUTTING = 1 << 2;
+    /** {@code shutdown(SHUT_WR)} done: the FIN is sent, nothing may follow it. */
+    static final int OUTPUT_SHUT = 1 << 3;
+    /** A close began: reading stopped, writes refused, the queue drains, then the handle closes. */
+    static final int CLOSING = 1 << 4;
+    /** The handle's close was asked for (or has run): nothing more happens on this connection. */
+    static final int CLOSED = 1 << 5;
+    /** {@code abort()}: the queue was dropped on purpose, so its loss is not reported. */
+    static final int ABORTED = 1 << 6;
+    /** Once any of these is set, writes are refused. */
+    private static final int WRITES_SHUT = OUTPUT_SHUTTING | CLOSING | CLOSED;
 
     static {
         try {
@@ -61,6 +80,7 @@ final class TcpConnection implements Connection, EventHandler {
             FLUSH_SCHEDULED = l.findVarHandle(TcpConnection.class, "flushScheduled", int.class);
             INBOX = l.findVarHandle(TcpConnection.class, "inbox", ConcurrentLinkedQueue.class);
             WRITERS = l.findVarHandle(TcpConnection.class, "foreignWriters", int.class);
+            STATE = l.findVarHandle(TcpConnection.class, "state", int.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -85,8 +105,6 @@ final class TcpConnection implements Connection, EventHandler {
     @SuppressWarnings("unused") // through INBOX
     private volatile ConcurrentLinkedQueue<byte[]> inbox;
     private volatile boolean unwritable;
-    /** False once the output is shut down or the connection is closing: writes are refused. */
-    private volatile boolean writesOpen = true;
     /**
      * Other threads inside {@link #writeForeign}, with the sign bit set once writes are shut (the
      * reactor's door, for one connection): once {@link #shutWrites} returns, every foreign write
@@ -94,15 +112,19 @@ final class TcpConnection implements Connection, EventHandler {
      */
     @SuppressWarnings("unused") // through WRITERS
     private volatile int foreignWriters;
-    /** Set once a close has begun, for {@link #isOpen()} on any thread. */
-    private volatile boolean closingVisible;
+    /**
+     * The lifecycle, forward only: bits are added and never cleared (so the int only grows), by
+     * the reactor thread alone, with a release store ({@link #advance}); other threads read it
+     * with acquire ({@link #write}, {@link #isWritable()}, {@link #isOpen()}). The reactor thread
+     * reads its own writes plainly. No bit yet: connecting (or accepted, about to open).
+     */
+    private int state;
     private volatile InetSocketAddress remote;
     private volatile InetSocketAddress local;
 
     // ---- reactor thread only ----
     private CompletableFuture<Connection> connectFuture;
     private ScheduledTask connectTimer;
-    private boolean opened;
     private boolean inCallbacks;
     private boolean flushAtEnd;
     private boolean readPaused;
@@ -110,12 +132,6 @@ final class TcpConnection implements Connection, EventHandler {
     private int pendingReady;
     private boolean readScheduled;
     private Runnable readTask;
-    private boolean inputClosed;
-    private boolean outputShutdownRequested;
-    private boolean outputShut;
-    private boolean closing;
-    private boolean closed;
-    private boolean aborted;
     private Throwable closeCause;
     private long lastReadNanos;
     private long lastWriteProgressNanos;
@@ -186,7 +202,7 @@ final class TcpConnection implements Connection, EventHandler {
             c.connected();
         } else if (timeout.isPositive()) {
             c.connectTimer = ctx.reactor.schedule(timeout.toNanos(), TimeUnit.NANOSECONDS, () -> {
-                if (c.connectFuture != null && !c.closed) {
+                if (c.connectFuture != null && !c.is(CLOSED)) {
                     c.fail(Errno.timedOut("connect", c.fd, "no connection to " + address + " within " + timeout));
                 }
             });
@@ -196,7 +212,7 @@ final class TcpConnection implements Connection, EventHandler {
     // ------------------------------------------------------------------ reactor thread: events
 
     private void open() {
-        opened = true;
+        advance(OPENED);
         ctx.stats.increment(ReactorStats.Counter.CONNECTIONS_OPENED);
         long now = System.nanoTime();
         lastReadNanos = now;
@@ -239,7 +255,7 @@ final class TcpConnection implements Connection, EventHandler {
             connectTimer = null;
         }
         open();
-        if (closed && closeCause != null) {
+        if (is(CLOSED) && closeCause != null) {
             f.completeExceptionally(closeCause);
         } else if (!f.complete(this)) {
             abortNow(); // the caller cancelled (or timed out) the connect: nobody will use this connection
@@ -248,7 +264,7 @@ final class TcpConnection implements Connection, EventHandler {
 
     @Override
     public void onEvent(Handle h, int ready) {
-        if (closed) {
+        if (is(CLOSED)) {
             return;
         }
         if (connectFuture != null) {
@@ -262,14 +278,14 @@ final class TcpConnection implements Connection, EventHandler {
                 return;
             }
             connected();
-            if (closed) {
+            if (is(CLOSED)) {
                 return;
             }
         }
         inCallbacks = true;
         try {
             if ((ready & (Interest.READ | Interest.PEER_CLOSED | Interest.HANGUP | Interest.ERROR)) != 0) {
-                if (!inputClosed && !closing) {
+                if (!is(INPUT_ENDED | CLOSING)) {
                     if (readPaused) {
                         pendingReady |= ready | Interest.READ;
                     } else {
@@ -279,7 +295,7 @@ final class TcpConnection implements Connection, EventHandler {
                     checkSocketError(); // nothing will read the error: ask for it
                 }
             }
-            if (!closed && (flushAtEnd || ((ready & Interest.WRITE) != 0 && !out.isEmpty()))) {
+            if (!is(CLOSED) && (flushAtEnd || ((ready & Interest.WRITE) != 0 && !out.isEmpty()))) {
                 flushAtEnd = false;
                 flush();
             }
@@ -312,7 +328,7 @@ final class TcpConnection implements Connection, EventHandler {
                 ctx.stats.add(ReactorStats.Counter.BYTES_READ, n);
                 budget -= n;
                 handler.onRead(this, ctx.readSlice(n));
-                if (closed || closing || inputClosed) {
+                if (is(CLOSED | CLOSING | INPUT_ENDED)) {
                     break;
                 }
                 if (readPaused) {
@@ -343,10 +359,10 @@ final class TcpConnection implements Connection, EventHandler {
     }
 
     private void inputEnded() throws Exception {
-        inputClosed = true;
+        advance(INPUT_ENDED);
         pendingReady = 0;
         handler.onPeerClosed(this);
-        if (outputShut) {
+        if (is(OUTPUT_SHUT)) {
             closeNow(); // both directions have ended
         }
     }
@@ -364,7 +380,7 @@ final class TcpConnection implements Connection, EventHandler {
 
     private void runReadTask() {
         readScheduled = false;
-        if (closed || closing || readPaused || inputClosed || pendingReady == 0) {
+        if (is(CLOSED | CLOSING | INPUT_ENDED) || readPaused || pendingReady == 0) {
             return;
         }
         int ready = pendingReady;
@@ -395,7 +411,7 @@ final class TcpConnection implements Connection, EventHandler {
 
     private void runFlushTask() {
         FLUSH_SCHEDULED.setVolatile(this, 0);
-        if (closed) {
+        if (is(CLOSED)) {
             dropInbox();
             return;
         }
@@ -428,10 +444,12 @@ final class TcpConnection implements Connection, EventHandler {
         return dropped;
     }
 
-    /** Reactor thread: refuses writes from now on and waits out the foreign writers in flight. */
+    /**
+     * Reactor thread, after the state refuses writes ({@link #WRITES_SHUT}): refuses the foreign
+     * writes from now on and waits out those in flight.
+     */
     private void shutWrites() {
-        if (writesOpen) {
-            writesOpen = false;
+        if ((int) WRITERS.getVolatile(this) >= 0) { // the sign bit has one writer: this thread
             WRITERS.getAndAdd(this, Integer.MIN_VALUE);
         }
         while ((int) WRITERS.getVolatile(this) != Integer.MIN_VALUE) {
@@ -440,7 +458,7 @@ final class TcpConnection implements Connection, EventHandler {
     }
 
     private void endCallbacks() throws Exception {
-        if (!closed && flushAtEnd) {
+        if (!is(CLOSED) && flushAtEnd) {
             flushAtEnd = false;
             flush();
         }
@@ -448,7 +466,7 @@ final class TcpConnection implements Connection, EventHandler {
 
     /** Sends what is queued until the kernel takes no more. */
     private void flush() throws Exception {
-        if (outputShut) { // a write from another thread raced shutdownOutput(): nothing may follow the FIN
+        if (is(OUTPUT_SHUT)) { // a write from another thread raced shutdownOutput(): nothing may follow the FIN
             dropInbox();
             return;
         }
@@ -494,7 +512,7 @@ final class TcpConnection implements Connection, EventHandler {
                     unwritable = true;
                 } else {
                     handler.onWritable(this);
-                    if (closed) {
+                    if (is(CLOSED)) {
                         return;
                     }
                     if (flushAtEnd && !out.isEmpty()) { // written from onWritable: loop once more
@@ -507,7 +525,7 @@ final class TcpConnection implements Connection, EventHandler {
         }
         if (out.isEmpty() && isInboxEmpty()) {
             outputDrained();
-        } else if (closing && drainTimer == null) {
+        } else if (is(CLOSING) && drainTimer == null) {
             Duration d = options.writeTimeout().isZero() ? DEFAULT_DRAIN_TIMEOUT : options.writeTimeout();
             drainTimer = reactor.schedule(d.toNanos(), TimeUnit.NANOSECONDS,
                     () -> fail(Errno.timedOut("close", fd, "queued bytes not drained within " + d)));
@@ -520,17 +538,17 @@ final class TcpConnection implements Connection, EventHandler {
     }
 
     private void outputDrained() throws IOException {
-        if (closing) {
+        if (is(CLOSING)) {
             closeNow();
             return;
         }
-        if (outputShutdownRequested && !outputShut) {
-            outputShut = true;
+        if (is(OUTPUT_SHUTTING) && !is(OUTPUT_SHUT)) {
+            advance(OUTPUT_SHUT);
             int r = sys.shutdown(fd, Syscalls.SHUT_WR);
             if (r < 0 && r != -Errno.ENOTCONN) {
                 throw Errno.socketException("shutdown(SHUT_WR)", fd, -r);
             }
-            if (inputClosed) {
+            if (is(INPUT_ENDED)) {
                 closeNow();
             }
         }
@@ -539,11 +557,10 @@ final class TcpConnection implements Connection, EventHandler {
     // ------------------------------------------------------------------ reactor thread: close
 
     private void closeGracefully() {
-        if (closing || closed) {
+        if (is(CLOSING | CLOSED)) {
             return;
         }
-        closing = true;
-        closingVisible = true;
+        advance(CLOSING);
         shutWrites();
         readPaused = true;
         pendingReady = 0;
@@ -551,7 +568,7 @@ final class TcpConnection implements Connection, EventHandler {
     }
 
     private void fail(Throwable cause) {
-        if (closed) {
+        if (is(CLOSED)) {
             return;
         }
         if (closeCause == null) {
@@ -561,19 +578,17 @@ final class TcpConnection implements Connection, EventHandler {
     }
 
     private void closeNow() {
-        if (closed) {
+        if (is(CLOSED)) {
             return;
         }
-        closed = true;
-        closing = true;
-        closingVisible = true;
+        advance(CLOSING | CLOSED);
         shutWrites();
         handle.close();
     }
 
     private void abortNow() {
-        if (!closed) {
-            aborted = true; // the caller asked for the queue to be dropped
+        if (!is(CLOSED)) {
+            advance(ABORTED); // the caller asked for the queue to be dropped
             NetContext.setLinger(sys, ctx.linger, fd, 0); // close sends RST, drops the queue
             closeNow();
         }
@@ -583,8 +598,7 @@ final class TcpConnection implements Connection, EventHandler {
     @Override
     public void onClose(Handle h, Throwable cause) {
         assert reactor.inReactorThread() : "onClose runs on the reactor thread only";
-        closed = true;
-        closingVisible = true;
+        advance(CLOSING | CLOSED);
         shutWrites();
         long dropped = out.readableBytes();
         out.clear();
@@ -595,7 +609,7 @@ final class TcpConnection implements Connection, EventHandler {
         cancel(drainTimer);
         cancel(connectTimer);
         Throwable why = closeCause != null ? closeCause : cause;
-        if (why == null && !aborted && dropped + droppedForeign > 0) {
+        if (why == null && !is(ABORTED) && dropped + droppedForeign > 0) {
             // Closed under it (its reactor shut down): every write that answered true is either
             // sent or reported here.
             why = new java.net.SocketException((dropped + droppedForeign)
@@ -607,7 +621,7 @@ final class TcpConnection implements Connection, EventHandler {
             connectFuture = null;
             return;
         }
-        if (opened) {
+        if (is(OPENED)) {
             if (reactor.inReactorThread()) { // the counters have one writer
                 ctx.stats.increment(ReactorStats.Counter.CONNECTIONS_CLOSED);
             }
@@ -625,6 +639,36 @@ final class TcpConnection implements Connection, EventHandler {
         }
     }
 
+    // ------------------------------------------------------------------ state
+
+    /** Reactor thread: whether any of {@code bits} is set. */
+    private boolean is(int bits) {
+        return (state & bits) != 0;
+    }
+
+    /** Any thread: the state as last published by the reactor thread. */
+    private int stateAcquire() {
+        return (int) STATE.getAcquire(this);
+    }
+
+    /** Reactor thread: adds {@code bits} (never removes one) and publishes the result. */
+    private void advance(int bits) {
+        int s = state;
+        int next = s | bits;
+        assert forwardOnly(s, next) : "state " + Integer.toBinaryString(s) + " -> " + Integer.toBinaryString(next);
+        STATE.setRelease(this, next);
+    }
+
+    /** The rules a transition keeps: what it needs first, and what cannot start once closing. */
+    private static boolean forwardOnly(int s, int next) {
+        int added = next & ~s;
+        boolean ordered = ((next & OUTPUT_SHUT) == 0 || (next & OUTPUT_SHUTTING) != 0)
+                && ((next & CLOSED) == 0 || (next & CLOSING) != 0);
+        boolean lateStart = (s & CLOSING) != 0 && (added & (OPENED | INPUT_ENDED | OUTPUT_SHUTTING | OUTPUT_SHUT)) != 0;
+        boolean lateAbort = (s & CLOSED) != 0 && (added & ABORTED) != 0;
+        return next >= s && ordered && !lateStart && !lateAbort;
+    }
+
     // ------------------------------------------------------------------ timers
 
     private void armTimers() {
@@ -640,7 +684,7 @@ final class TcpConnection implements Connection, EventHandler {
 
     /** One timer per period, not per read: it compares the last read time and re-arms. */
     private void checkReadIdle() {
-        if (closed) {
+        if (is(CLOSED)) {
             return;
         }
         long timeout = options.readIdleTimeout().toNanos();
@@ -653,7 +697,7 @@ final class TcpConnection implements Connection, EventHandler {
     }
 
     private void checkWriteProgress() {
-        if (closed) {
+        if (is(CLOSED)) {
             return;
         }
         long timeout = options.writeTimeout().toNanos();
@@ -679,7 +723,7 @@ final class TcpConnection implements Connection, EventHandler {
     @Override
     public boolean write(MemorySegment data) {
         long len = data.byteSize();
-        if (!writesOpen) {
+        if ((stateAcquire() & WRITES_SHUT) != 0) {
             return false;
         }
         if (len == 0) {
@@ -705,7 +749,7 @@ final class TcpConnection implements Connection, EventHandler {
     @Override
     public boolean write(byte[] data, int offset, int length) {
         java.util.Objects.checkFromIndexSize(offset, length, data.length);
-        if (!writesOpen) {
+        if ((stateAcquire() & WRITES_SHUT) != 0) {
             return false;
         }
         if (length == 0) {
@@ -775,7 +819,7 @@ final class TcpConnection implements Connection, EventHandler {
 
     @Override
     public boolean isWritable() {
-        return writesOpen && !unwritable;
+        return (stateAcquire() & WRITES_SHUT) == 0 && !unwritable;
     }
 
     @Override
@@ -791,7 +835,7 @@ final class TcpConnection implements Connection, EventHandler {
     @Override
     public void resumeReading() {
         onReactor(() -> {
-            if (closing || closed || !readPaused) {
+            if (is(CLOSING | CLOSED) || !readPaused) {
                 return;
             }
             readPaused = false;
@@ -804,10 +848,10 @@ final class TcpConnection implements Connection, EventHandler {
     @Override
     public void shutdownOutput() {
         onReactor(() -> {
-            if (closing || closed || outputShutdownRequested) {
+            if (is(CLOSING | CLOSED | OUTPUT_SHUTTING)) {
                 return;
             }
-            outputShutdownRequested = true;
+            advance(OUTPUT_SHUTTING);
             shutWrites();
             requestFlush(); // the flush sends FIN once the queue is empty
         });
@@ -825,7 +869,7 @@ final class TcpConnection implements Connection, EventHandler {
 
     @Override
     public boolean isOpen() {
-        return !closingVisible && handle.isOpen();
+        return (stateAcquire() & (CLOSING | CLOSED)) == 0 && handle.isOpen();
     }
 
     @Override
@@ -873,6 +917,6 @@ final class TcpConnection implements Connection, EventHandler {
     @Override
     public String toString() {
         return "Connection[fd=" + fd + ", reactor=" + reactor.index() + ", queued=" + queuedBytes()
-                + (writesOpen ? "" : ", output closed") + (handle.isOpen() ? "" : ", closed") + "]";
+                + ((stateAcquire() & WRITES_SHUT) == 0 ? "" : ", output closed") + (handle.isOpen() ? "" : ", closed") + "]";
     }
 }
