@@ -9,9 +9,11 @@ import io.quiesce.sys.Syscalls;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -59,7 +61,7 @@ final class OutboundQueue implements Runnable {
     private volatile ConcurrentLinkedQueue<byte[]> inbox;
     private volatile boolean unwritable;
     /**
-     * Other threads inside {@link #queueForeign}, with the sign bit set once writes are shut (the
+     * Other threads inside {@link #writeForeign}, with the sign bit set once writes are shut (the
      * reactor's door, for one connection): once {@link #shutWrites} returns, every foreign write
      * that answered true is in the inbox, so it is sent or the close reports why it was not.
      */
@@ -79,24 +81,36 @@ final class OutboundQueue implements Runnable {
     // ------------------------------------------------------------------ queueing
 
     /**
-     * Reactor thread: queues {@code length} bytes, of {@code segment} if it is not null, else of
-     * {@code array} from {@code offset}; {@return false if the hard limit refused them}
+     * Both of the connection's writes, from any thread: {@code length} bytes of {@code segment} if
+     * it is not null, else of {@code array} from {@code offset} (the caller checked the range).
+     * {@return false if nothing was queued: writes are shut, or the hard limit was passed}
      */
-    boolean queue(MemorySegment segment, byte[] array, int offset, long length) {
-        if (!reserve(length)) {
+    boolean write(MemorySegment segment, byte[] array, int offset, long length) {
+        if (c.writesShut()) {
             return false;
         }
-        drainInbox(); // writes made earlier on other threads go first
-        if (segment != null) {
-            out.append(segment);
-        } else {
-            out.append(array, offset, (int) length);
+        if (length == 0) {
+            return true;
         }
-        return true;
+        if (c.reactor.inReactorThread()) {
+            if (!reserve(length)) {
+                return false;
+            }
+            drainInbox(); // writes made earlier on other threads go first
+            if (segment != null) {
+                out.append(segment);
+            } else {
+                out.append(array, offset, (int) length);
+            }
+            c.requestFlush();
+            return true;
+        }
+        return writeForeign(segment != null ? segment.toArray(ValueLayout.JAVA_BYTE)
+                : Arrays.copyOfRange(array, offset, offset + (int) length));
     }
 
-    /** Any thread but the reactor's: queues a private copy through the inbox and the flush task. */
-    boolean queueForeign(byte[] copy) {
+    /** Another thread's write: a private copy goes through the inbox and the flush task. */
+    private boolean writeForeign(byte[] copy) {
         if ((int) WRITERS.getAndAdd(this, 1) < 0) { // writes are shut: refused, not dropped later
             WRITERS.getAndAdd(this, -1);
             return false;

@@ -4,6 +4,7 @@ import io.quiesce.reactor.Interest;
 import io.quiesce.reactor.ReactorStats;
 import io.quiesce.reactor.ScheduledTask;
 import io.quiesce.sys.Errno;
+import io.quiesce.sys.Syscalls;
 
 import java.lang.foreign.MemorySegment;
 import java.time.Duration;
@@ -88,6 +89,14 @@ final class ReadPath implements Runnable {
         }
         if (readSomething && !c.options.readIdleTimeout().isZero()) {
             lastReadNanos = System.nanoTime();
+        }
+    }
+
+    /** An error edge once reading is over: nothing will read the error, so it is asked for. */
+    void checkSocketError() {
+        int err = c.sys.getsockoptInt(c.fd, Syscalls.SOL_SOCKET, Syscalls.SO_ERROR);
+        if (err > 0) {
+            c.fail(Errno.socketException("socket error (SO_ERROR)", c.fd, err));
         }
     }
 

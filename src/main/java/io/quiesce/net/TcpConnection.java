@@ -9,22 +9,20 @@ import io.quiesce.reactor.ReactorStats;
 import io.quiesce.reactor.ScheduledTask;
 import io.quiesce.reactor.internal.ReactorInternals;
 import io.quiesce.sys.Errno;
-import io.quiesce.sys.SockAddr;
 import io.quiesce.sys.Syscalls;
 
 import java.io.IOException;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.net.InetSocketAddress;
 import java.net.SocketException;
 import java.time.Duration;
-import java.util.Arrays;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.RejectedExecutionException;
+
+import static io.quiesce.net.ConnectionState.*;
 
 /**
  * The one {@link Connection}: a socket registered once, edge-triggered, for
@@ -53,24 +51,6 @@ final class TcpConnection implements Connection, EventHandler {
         }
     }
 
-    // ---- the state bits, in the order a connection normally gains them ----
-    /** {@code onOpen} ran (accepted, or connected): the close is counted and reported. */
-    static final int OPENED = 1;
-    /** End of stream read (the peer's FIN). Independent of the output side. */
-    static final int INPUT_ENDED = 1 << 1;
-    /** {@code shutdownOutput()}: writes are refused; FIN once the queue is drained. */
-    static final int OUTPUT_SHUTTING = 1 << 2;
-    /** {@code shutdown(SHUT_WR)} done: the FIN is sent, nothing may follow it. */
-    static final int OUTPUT_SHUT = 1 << 3;
-    /** A close began: reading stopped, writes refused, the queue drains, then the handle closes. */
-    static final int CLOSING = 1 << 4;
-    /** The handle's close was asked for (or has run): nothing more happens on this connection. */
-    static final int CLOSED = 1 << 5;
-    /** {@code abort()}: the queue was dropped on purpose, so its loss is not reported. */
-    static final int ABORTED = 1 << 6;
-    /** Once any of these is set, writes are refused. */
-    private static final int WRITES_SHUT = OUTPUT_SHUTTING | CLOSING | CLOSED;
-
     final NetContext ctx;
     final Reactor reactor;
     final Syscalls sys;
@@ -83,10 +63,9 @@ final class TcpConnection implements Connection, EventHandler {
 
     // ---- any thread ----
     /**
-     * The lifecycle, forward only: bits are added and never cleared (so the int only grows), by
-     * the reactor thread alone, with a release store ({@link #advance}); other threads read it
-     * with acquire ({@link #write}, {@link #isWritable()}, {@link #isOpen()}). The reactor thread
-     * reads its own writes plainly. No bit yet: connecting (or accepted, about to open).
+     * The lifecycle ({@link ConnectionState}), forward only, changed by the reactor thread alone
+     * with a release store ({@link #advance}); other threads read it with acquire ({@link #write},
+     * {@link #isWritable()}, {@link #isOpen()}). The reactor thread reads its own writes plainly.
      */
     private int state;
     private volatile InetSocketAddress remote;
@@ -201,7 +180,7 @@ final class TcpConnection implements Connection, EventHandler {
                 if (!is(INPUT_ENDED | CLOSING)) {
                     reads.onReadable(ready);
                 } else if ((ready & Interest.ERROR) != 0) {
-                    checkSocketError(); // nothing will read the error: ask for it
+                    reads.checkSocketError(); // nothing will read the error: ask for it
                 }
             }
             if (!is(CLOSED) && (flushAtEnd || ((ready & Interest.WRITE) != 0 && !outbound.isEmpty()))) {
@@ -212,13 +191,6 @@ final class TcpConnection implements Connection, EventHandler {
             fail(t);
         } finally {
             inCallbacks = false;
-        }
-    }
-
-    private void checkSocketError() {
-        int err = sys.getsockoptInt(fd, Syscalls.SOL_SOCKET, Syscalls.SO_ERROR);
-        if (err > 0) {
-            fail(Errno.socketException("socket error (SO_ERROR)", fd, err));
         }
     }
 
@@ -239,7 +211,7 @@ final class TcpConnection implements Connection, EventHandler {
     // ------------------------------------------------------------------ reactor thread: writes
 
     /** Asks for a flush: at the end of the current callback pass, or from one task. */
-    private void requestFlush() {
+    void requestFlush() {
         if (inCallbacks) {
             flushAtEnd = true;
         } else {
@@ -390,22 +362,17 @@ final class TcpConnection implements Connection, EventHandler {
         return (int) STATE.getAcquire(this);
     }
 
+    /** Any thread: whether writes are refused (output shut down, or closing). */
+    boolean writesShut() {
+        return (stateAcquire() & WRITES_SHUT) != 0;
+    }
+
     /** Reactor thread: adds {@code bits} (never removes one) and publishes the result. */
     private void advance(int bits) {
         int s = state;
         int next = s | bits;
-        assert forwardOnly(s, next) : "state " + Integer.toBinaryString(s) + " -> " + Integer.toBinaryString(next);
+        assert ConnectionState.forwardOnly(s, next) : "state " + Integer.toBinaryString(s) + " -> " + Integer.toBinaryString(next);
         STATE.setRelease(this, next);
-    }
-
-    /** The rules a transition keeps: what it needs first, and what cannot start once closing. */
-    private static boolean forwardOnly(int s, int next) {
-        int added = next & ~s;
-        boolean ordered = ((next & OUTPUT_SHUT) == 0 || (next & OUTPUT_SHUTTING) != 0)
-                && ((next & CLOSED) == 0 || (next & CLOSING) != 0);
-        boolean lateStart = (s & CLOSING) != 0 && (added & (OPENED | INPUT_ENDED | OUTPUT_SHUTTING | OUTPUT_SHUT)) != 0;
-        boolean lateAbort = (s & CLOSED) != 0 && (added & ABORTED) != 0;
-        return next >= s && ordered && !lateStart && !lateAbort;
     }
 
     // ------------------------------------------------------------------ any thread: API
@@ -417,7 +384,7 @@ final class TcpConnection implements Connection, EventHandler {
 
     @Override
     public boolean write(MemorySegment data) {
-        return write(data, null, 0, data.byteSize());
+        return outbound.write(data, null, 0, data.byteSize());
     }
 
     @Override
@@ -428,26 +395,7 @@ final class TcpConnection implements Connection, EventHandler {
     @Override
     public boolean write(byte[] data, int offset, int length) {
         Objects.checkFromIndexSize(offset, length, data.length);
-        return write(null, data, offset, length);
-    }
-
-    /** Both writes: {@code segment} if it is not null, else {@code array} from {@code offset}. */
-    private boolean write(MemorySegment segment, byte[] array, int offset, long length) {
-        if ((stateAcquire() & WRITES_SHUT) != 0) {
-            return false;
-        }
-        if (length == 0) {
-            return true;
-        }
-        if (reactor.inReactorThread()) {
-            if (!outbound.queue(segment, array, offset, length)) {
-                return false;
-            }
-            requestFlush();
-            return true;
-        }
-        return outbound.queueForeign(segment != null ? segment.toArray(ValueLayout.JAVA_BYTE)
-                : Arrays.copyOfRange(array, offset, offset + (int) length));
+        return outbound.write(null, data, offset, length);
     }
 
     void onReactor(Runnable r) {
@@ -464,7 +412,7 @@ final class TcpConnection implements Connection, EventHandler {
 
     @Override
     public boolean isWritable() {
-        return (stateAcquire() & WRITES_SHUT) == 0 && outbound.belowHighWatermark();
+        return !writesShut() && outbound.belowHighWatermark();
     }
 
     @Override
@@ -522,7 +470,7 @@ final class TcpConnection implements Connection, EventHandler {
     public InetSocketAddress remoteAddress() {
         InetSocketAddress a = remote;
         if (a == null) {
-            remote = a = address(true);
+            remote = a = SocketNames.of(handle, fd, true);
         }
         return a;
     }
@@ -531,33 +479,14 @@ final class TcpConnection implements Connection, EventHandler {
     public InetSocketAddress localAddress() {
         InetSocketAddress a = local;
         if (a == null) {
-            local = a = address(false);
+            local = a = SocketNames.of(handle, fd, false);
         }
         return a;
-    }
-
-    private InetSocketAddress address(boolean peer) {
-        if (!handle.tryRetain()) {
-            throw new IllegalStateException("connection is closed");
-        }
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment addr = a.allocate(SockAddr.MAX_SIZE, 8);
-            MemorySegment len = a.allocate(ValueLayout.JAVA_INT);
-            len.set(ValueLayout.JAVA_INT, 0, SockAddr.MAX_SIZE);
-            Syscalls s = Syscalls.current();
-            int r = peer ? s.getpeername(fd, addr, len) : s.getsockname(fd, addr, len);
-            if (r < 0) {
-                throw new IllegalStateException(Errno.socketException(peer ? "getpeername" : "getsockname", fd, -r));
-            }
-            return SockAddr.decode(addr);
-        } finally {
-            handle.release();
-        }
     }
 
     @Override
     public String toString() {
         return "Connection[fd=" + fd + ", reactor=" + reactor.index() + ", queued=" + queuedBytes()
-                + ((stateAcquire() & WRITES_SHUT) == 0 ? "" : ", output closed") + (handle.isOpen() ? "" : ", closed") + "]";
+                + (writesShut() ? ", output closed" : "") + (handle.isOpen() ? "" : ", closed") + "]";
     }
 }
