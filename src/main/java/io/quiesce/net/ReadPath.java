@@ -22,7 +22,6 @@ import java.util.concurrent.TimeUnit;
  */
 final class ReadPath implements Runnable {
     private final TcpConnection c;
-    private final long readBufferSize;
     private boolean readPaused;
     /** Ready bits of edges not yet read because of a pause or the budget; 0 when none. */
     private int pendingReady;
@@ -32,7 +31,6 @@ final class ReadPath implements Runnable {
 
     ReadPath(TcpConnection c) {
         this.c = c;
-        this.readBufferSize = c.ctx.readBuffer.byteSize();
     }
 
     /** A readable (or end, or error) edge while reading goes on: read it now, or keep it for resume. */
@@ -53,6 +51,7 @@ final class ReadPath implements Runnable {
         NetContext ctx = c.ctx;
         long budget = c.options.readBudget();
         MemorySegment buf = ctx.readBuffer;
+        long readBufferSize = buf.byteSize(); // the reactor's size, read here: not a field per idle connection
         boolean readSomething = false;
         while (true) {
             long n = c.sys.read(c.fd, buf, readBufferSize);
