@@ -75,8 +75,9 @@ final class Connector implements Runnable {
     }
 
     /**
-     * An event while connecting. {@return whether the connection is now open and the event goes on
-     * to the read and write paths}
+     * An event while connecting.
+     *
+     * @return whether the connection is now open and the event goes on to the read and write paths
      */
     boolean onEvent(int ready) {
         if ((ready & (Interest.WRITE | Interest.ERROR | Interest.HANGUP)) == 0) {

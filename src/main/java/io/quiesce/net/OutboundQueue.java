@@ -18,6 +18,9 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 
+import static io.quiesce.net.ConnectionState.CLOSING;
+import static io.quiesce.net.ConnectionState.OUTPUT_SHUT;
+
 /**
  * The outbound path of one {@link TcpConnection}: the chunk queue the reactor thread appends to,
  * the inbox other threads put their copies in, the writer door that lets a close wait those out,
@@ -83,7 +86,8 @@ final class OutboundQueue implements Runnable {
     /**
      * Both of the connection's writes, from any thread: {@code length} bytes of {@code segment} if
      * it is not null, else of {@code array} from {@code offset} (the caller checked the range).
-     * {@return false if nothing was queued: writes are shut, or the hard limit was passed}
+     *
+     * @return false if nothing was queued: writes are shut, or the hard limit was passed
      */
     boolean write(MemorySegment segment, byte[] array, int offset, long length) {
         if (c.writesShut()) {
@@ -213,7 +217,7 @@ final class OutboundQueue implements Runnable {
         return dropped;
     }
 
-    /** The connection is closed: frees the queue and the inbox; {@return the bytes dropped} */
+    /** {@return the bytes dropped} The connection is closed: frees the queue and the inbox. */
     long dropAll() {
         long dropped = out.readableBytes();
         out.clear();
@@ -245,11 +249,41 @@ final class OutboundQueue implements Runnable {
     // ------------------------------------------------------------------ sending
 
     /**
+     * Sends what is queued; once it is all sent, the connection's FIN or close that waited for it
+     * follows ({@link TcpConnection#outputDrained}). Reactor thread, inside a callback pass.
+     */
+    void flush() throws Exception {
+        if (c.is(OUTPUT_SHUT)) { // a write from another thread raced shutdownOutput(): nothing may follow the FIN
+            dropInbox();
+            return;
+        }
+        long sent = send();
+        if (sent < 0) {
+            return; // failed with the send's error
+        }
+        if (sent > 0 && countSent(sent)) {
+            c.handler.onWritable(c);
+            if (c.isClosed()) {
+                return;
+            }
+            if (!out.isEmpty() && c.takeFlushAtEnd()) { // written from onWritable: loop once more
+                flush();
+                return;
+            }
+        }
+        if (isDrained()) {
+            c.outputDrained();
+        } else if (c.is(CLOSING)) {
+            armDrainTimer();
+        }
+    }
+
+    /**
      * Sends what is queued until the kernel takes no more.
      *
      * @return the bytes sent, or -1 if a send failed (the connection is failed with it)
      */
-    long send() {
+    private long send() {
         drainInbox();
         Syscalls sys = c.sys;
         int fd = c.fd;
@@ -286,10 +320,12 @@ final class OutboundQueue implements Runnable {
     }
 
     /**
-     * Counts {@code sent > 0} bytes off the queue; {@return whether that brought it down to the low
-     * watermark after it had passed the high one, so {@code onWritable} is due}
+     * Counts {@code sent > 0} bytes off the queue.
+     *
+     * @return whether that brought it down to the low watermark after it had passed the high one,
+     *         so {@code onWritable} is due
      */
-    boolean countSent(long sent) {
+    private boolean countSent(long sent) {
         c.ctx.stats.add(ReactorStats.Counter.BYTES_WRITTEN, sent);
         long q = (long) QUEUED.getAndAdd(this, -sent) - sent;
         lastWriteProgressNanos = writeTimer != null ? System.nanoTime() : 0;
@@ -320,7 +356,7 @@ final class OutboundQueue implements Runnable {
     }
 
     /** A close waits for the queue to drain, but not for ever: the write timeout, or 30 s. */
-    void armDrainTimer() {
+    private void armDrainTimer() {
         if (drainTimer != null) {
             return;
         }

@@ -131,7 +131,7 @@ final class TcpConnection implements Connection, EventHandler {
 
     private static final Pass OPEN_PASS = (c, ready) -> c.handler.onOpen(c);
     private static final Pass READ_PASS = (c, ready) -> c.reads.readLoop(ready);
-    private static final Pass FLUSH_PASS = (c, ready) -> c.flush();
+    private static final Pass FLUSH_PASS = (c, ready) -> c.outbound.flush();
 
     /**
      * Runs {@code pass} with writes deferred to one flush at its end ({@link #requestFlush}); an
@@ -143,7 +143,7 @@ final class TcpConnection implements Connection, EventHandler {
             pass.run(this, ready);
             if (!is(CLOSED) && flushAtEnd) {
                 flushAtEnd = false;
-                flush();
+                outbound.flush();
             }
         } catch (Throwable t) {
             fail(t);
@@ -185,7 +185,7 @@ final class TcpConnection implements Connection, EventHandler {
             }
             if (!is(CLOSED) && (flushAtEnd || ((ready & Interest.WRITE) != 0 && !outbound.isEmpty()))) {
                 flushAtEnd = false;
-                flush();
+                outbound.flush();
             }
         } catch (Throwable t) {
             fail(t);
@@ -219,35 +219,15 @@ final class TcpConnection implements Connection, EventHandler {
         }
     }
 
-    /** Sends what is queued; once it is all sent, a FIN or a close that waited for it follows. */
-    private void flush() throws Exception {
-        if (is(OUTPUT_SHUT)) { // a write from another thread raced shutdownOutput(): nothing may follow the FIN
-            outbound.dropInbox();
-            return;
-        }
-        long sent = outbound.send();
-        if (sent < 0) {
-            return; // failed with the send's error
-        }
-        if (sent > 0 && outbound.countSent(sent)) {
-            handler.onWritable(this);
-            if (is(CLOSED)) {
-                return;
-            }
-            if (flushAtEnd && !outbound.isEmpty()) { // written from onWritable: loop once more
-                flushAtEnd = false;
-                flush();
-                return;
-            }
-        }
-        if (outbound.isDrained()) {
-            outputDrained();
-        } else if (is(CLOSING)) {
-            outbound.armDrainTimer();
-        }
+    /** {@return whether a write (from {@code onWritable}) asked for a flush in this pass} Clears the request. */
+    boolean takeFlushAtEnd() {
+        boolean f = flushAtEnd;
+        flushAtEnd = false;
+        return f;
     }
 
-    private void outputDrained() throws IOException {
+    /** The queue is empty: a close or a FIN that waited for it follows. */
+    void outputDrained() throws IOException {
         if (is(CLOSING)) {
             closeNow();
             return;
@@ -343,7 +323,7 @@ final class TcpConnection implements Connection, EventHandler {
     // ------------------------------------------------------------------ state
 
     /** Reactor thread: whether any of {@code bits} is set. */
-    private boolean is(int bits) {
+    boolean is(int bits) {
         return (state & bits) != 0;
     }
 
