@@ -1,7 +1,5 @@
 package io.quiesce.net;
 
-import io.quiesce.buffer.Chunk;
-import io.quiesce.buffer.ChunkQueue;
 import io.quiesce.reactor.ClosedHandleException;
 import io.quiesce.reactor.EventHandler;
 import io.quiesce.reactor.Handle;
@@ -11,130 +9,87 @@ import io.quiesce.reactor.ReactorStats;
 import io.quiesce.reactor.ScheduledTask;
 import io.quiesce.reactor.internal.ReactorInternals;
 import io.quiesce.sys.Errno;
-import io.quiesce.sys.SockAddr;
 import io.quiesce.sys.Syscalls;
 
 import java.io.IOException;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.net.InetSocketAddress;
+import java.net.SocketException;
 import java.time.Duration;
+import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.RejectedExecutionException;
-import java.util.concurrent.TimeUnit;
+
+import static io.quiesce.net.ConnectionState.*;
 
 /**
  * The one {@link Connection}: a socket registered once, edge-triggered, for
- * {@code IN|OUT|RDHUP}, whose epoll interest never changes again.
- *
- * <p><b>Read.</b> On a readable edge the connection reads into its reactor's read buffer until a
- * short read (the queue was empty: new data raises a new edge, so the {@code EAGAIN} read is
- * skipped), {@code EAGAIN}, end of stream, a pause, or the per-wake budget (then it continues from
- * a task, after the other ready connections had their turn). Edges that arrive while paused are
- * remembered and replayed on resume.
+ * {@code IN|OUT|RDHUP}, whose epoll interest never changes again. This class is the connection's
+ * state machine and its callback passes; the three paths have homes of their own:
+ * {@link Connector} (a client connect in progress), {@link ReadPath} (reads, pause, budget) and
+ * {@link OutboundQueue} (the write queue, the foreign inbox and its door, watermarks, sending).
  *
  * <p><b>Write.</b> Writes on the reactor thread are copied into the chunk queue; inside this
  * connection's own callbacks they are sent once when the callback pass ends, elsewhere from one
  * task per burst. Writes from other threads are copied to the heap, put in an inbox and moved to
- * the chunk queue by that task. A short send means the socket buffer is full: sending stops until
- * the {@code EPOLLOUT} edge the kernel will raise when space frees (no {@code EPOLLOUT} toggling).
+ * the chunk queue by that task.
  *
  * <p><b>Close.</b> Through the handle's close protocol. The socket was made by Quiesce and never
  * handed out, so it is registered as owned and its close skips {@code EPOLL_CTL_DEL}.
  */
 final class TcpConnection implements Connection, EventHandler {
     private static final System.Logger LOG = System.getLogger(TcpConnection.class.getName());
-    private static final VarHandle QUEUED;
-    private static final VarHandle FLUSH_SCHEDULED;
-    private static final VarHandle INBOX;
-    private static final VarHandle WRITERS;
-    private static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(30);
+    private static final VarHandle STATE;
 
     static {
         try {
-            var l = MethodHandles.lookup();
-            QUEUED = l.findVarHandle(TcpConnection.class, "queuedBytes", long.class);
-            FLUSH_SCHEDULED = l.findVarHandle(TcpConnection.class, "flushScheduled", int.class);
-            INBOX = l.findVarHandle(TcpConnection.class, "inbox", ConcurrentLinkedQueue.class);
-            WRITERS = l.findVarHandle(TcpConnection.class, "foreignWriters", int.class);
+            STATE = MethodHandles.lookup().findVarHandle(TcpConnection.class, "state", int.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
     }
 
-    private final NetContext ctx;
-    private final Reactor reactor;
-    private final Syscalls sys;
-    private final int fd;
-    private final ConnectionOptions options;
-    private final ConnectionHandler handler;
-    private final ChunkQueue out;
+    final NetContext ctx;
+    final Reactor reactor;
+    final Syscalls sys;
+    final int fd;
+    final ConnectionOptions options;
+    final ConnectionHandler handler;
+    private final OutboundQueue outbound;
+    private final ReadPath reads;
     private final Handle handle;
-    private final Runnable flushTask = this::runFlushTask;
-    private final long readBufferSize;
 
     // ---- any thread ----
-    @SuppressWarnings("unused") // through QUEUED
-    private volatile long queuedBytes;
-    @SuppressWarnings("unused") // through FLUSH_SCHEDULED
-    private volatile int flushScheduled;
-    @SuppressWarnings("unused") // through INBOX
-    private volatile ConcurrentLinkedQueue<byte[]> inbox;
-    private volatile boolean unwritable;
-    /** False once the output is shut down or the connection is closing: writes are refused. */
-    private volatile boolean writesOpen = true;
     /**
-     * Other threads inside {@link #writeForeign}, with the sign bit set once writes are shut (the
-     * reactor's door, for one connection): once {@link #shutWrites} returns, every foreign write
-     * that answered true is in the inbox, so it is sent or the close reports why it was not.
+     * The lifecycle ({@link ConnectionState}), forward only, changed by the reactor thread alone
+     * with a release store ({@link #advance}); other threads read it with acquire ({@link #write},
+     * {@link #isWritable()}, {@link #isOpen()}). The reactor thread reads its own writes plainly.
      */
-    @SuppressWarnings("unused") // through WRITERS
-    private volatile int foreignWriters;
-    /** Set once a close has begun, for {@link #isOpen()} on any thread. */
-    private volatile boolean closingVisible;
+    private int state;
     private volatile InetSocketAddress remote;
     private volatile InetSocketAddress local;
 
     // ---- reactor thread only ----
-    private CompletableFuture<Connection> connectFuture;
-    private ScheduledTask connectTimer;
-    private boolean opened;
+    /** The client connect in progress; null once open, and always for an accepted connection. */
+    Connector connector;
     /** Made by {@code connect} rather than accepted: counted apart in the metrics. */
-    private boolean outgoing;
+    boolean outgoing;
     private boolean inCallbacks;
     private boolean flushAtEnd;
-    private boolean readPaused;
-    /** Ready bits of edges not yet read because of a pause or the budget; 0 when none. */
-    private int pendingReady;
-    private boolean readScheduled;
-    private Runnable readTask;
-    private boolean inputClosed;
-    private boolean outputShutdownRequested;
-    private boolean outputShut;
-    private boolean closing;
-    private boolean closed;
-    private boolean aborted;
     private Throwable closeCause;
-    private long lastReadNanos;
-    private long lastWriteProgressNanos;
-    private ScheduledTask readIdleTimer;
-    private ScheduledTask writeTimer;
-    private ScheduledTask drainTimer;
 
     /** Registers {@code fd} on the context's reactor; the caller still owns the fd if this throws. */
-    private TcpConnection(NetContext ctx, int fd, ConnectionOptions options, ConnectionHandler handler) {
+    TcpConnection(NetContext ctx, int fd, ConnectionOptions options, ConnectionHandler handler) {
         this.ctx = ctx;
         this.reactor = ctx.reactor;
         this.sys = ctx.sys;
         this.fd = fd;
         this.options = options;
         this.handler = handler;
-        this.out = new ChunkQueue(ctx.memory);
-        this.readBufferSize = ctx.readBuffer.byteSize();
+        this.outbound = new OutboundQueue(this);
+        this.reads = new ReadPath(this);
         this.handle = ReactorInternals.registerOwned(reactor, fd, Interest.SOCKET_DEFAULT, this);
     }
 
@@ -153,58 +108,20 @@ final class TcpConnection implements Connection, EventHandler {
         c.open();
     }
 
-    /** Starts a non-blocking connect. Reactor thread only. */
+    /** Starts a non-blocking connect ({@link Connector}). Reactor thread only. */
     static void connect(NetContext ctx, InetSocketAddress address, ConnectionOptions options, Duration timeout,
             ConnectionHandler handler, CompletableFuture<Connection> future) {
-        Syscalls sys = ctx.sys;
-        int fd = sys.socket(SockAddr.family(address), Syscalls.SOCK_STREAM | Syscalls.SOCK_NONBLOCK, 0);
-        if (fd < 0) {
-            future.completeExceptionally(Errno.socketException("socket", -1, -fd));
-            return;
-        }
-        int r;
-        try {
-            NetContext.applySocketOptions(sys, ctx.linger, fd, options);
-            int len = SockAddr.encode(address, ctx.sockAddr);
-            r = sys.connect(fd, ctx.sockAddr, len);
-            if (r < 0 && r != -Errno.EINPROGRESS && r != -Errno.EINTR) {
-                throw Errno.socketException("connect", fd, -r);
-            }
-        } catch (IOException | RuntimeException e) {
-            sys.close(fd);
-            future.completeExceptionally(e);
-            return;
-        }
-        TcpConnection c;
-        try {
-            c = new TcpConnection(ctx, fd, options, handler);
-        } catch (ClosedHandleException e) {
-            sys.close(fd);
-            future.completeExceptionally(e);
-            return;
-        }
-        c.connectFuture = future;
-        c.outgoing = true;
-        if (r == 0) { // loopback can connect at once
-            c.connected();
-        } else if (timeout.isPositive()) {
-            c.connectTimer = ctx.reactor.schedule(timeout.toNanos(), TimeUnit.NANOSECONDS, () -> {
-                if (c.connectFuture != null && !c.closed) {
-                    c.fail(Errno.timedOut("connect", c.fd, "no connection to " + address + " within " + timeout));
-                }
-            });
-        }
+        Connector.start(ctx, address, options, timeout, handler, future);
     }
 
     // ------------------------------------------------------------------ reactor thread: events
 
-    private void open() {
-        opened = true;
+    void open() {
+        advance(OPENED);
         ctx.stats.increment(outgoing ? ReactorStats.Counter.OUTGOING_OPENED : ReactorStats.Counter.ACCEPTED_OPENED);
         long now = System.nanoTime();
-        lastReadNanos = now;
-        lastWriteProgressNanos = now;
-        armTimers();
+        reads.start(now);
+        outbound.start(now);
         callbackPass(OPEN_PASS, 0);
     }
 
@@ -215,8 +132,8 @@ final class TcpConnection implements Connection, EventHandler {
     }
 
     private static final Pass OPEN_PASS = (c, ready) -> c.handler.onOpen(c);
-    private static final Pass READ_PASS = (c, ready) -> c.readLoop(ready);
-    private static final Pass FLUSH_PASS = (c, ready) -> c.flush();
+    private static final Pass READ_PASS = (c, ready) -> c.reads.readLoop(ready);
+    private static final Pass FLUSH_PASS = (c, ready) -> c.outbound.flush();
 
     /**
      * Runs {@code pass} with writes deferred to one flush at its end ({@link #requestFlush}); an
@@ -226,65 +143,9 @@ final class TcpConnection implements Connection, EventHandler {
         inCallbacks = true;
         try {
             pass.run(this, ready);
-            endCallbacks();
-        } catch (Throwable t) {
-            fail(t);
-        } finally {
-            inCallbacks = false;
-        }
-    }
-
-    private void connected() {
-        CompletableFuture<Connection> f = connectFuture;
-        connectFuture = null;
-        if (connectTimer != null) {
-            connectTimer.cancel();
-            connectTimer = null;
-        }
-        open();
-        if (closed && closeCause != null) {
-            f.completeExceptionally(closeCause);
-        } else if (!f.complete(this)) {
-            abortNow(); // the caller cancelled (or timed out) the connect: nobody will use this connection
-        }
-    }
-
-    @Override
-    public void onEvent(Handle h, int ready) {
-        if (closed) {
-            return;
-        }
-        if (connectFuture != null) {
-            if ((ready & (Interest.WRITE | Interest.ERROR | Interest.HANGUP)) == 0) {
-                return;
-            }
-            int err = sys.getsockoptInt(fd, Syscalls.SOL_SOCKET, Syscalls.SO_ERROR);
-            if (err != 0) {
-                fail(err < 0 ? Errno.socketException("getsockopt(SO_ERROR)", fd, -err)
-                        : Errno.socketException("connect", fd, err));
-                return;
-            }
-            connected();
-            if (closed) {
-                return;
-            }
-        }
-        inCallbacks = true;
-        try {
-            if ((ready & (Interest.READ | Interest.PEER_CLOSED | Interest.HANGUP | Interest.ERROR)) != 0) {
-                if (!inputClosed && !closing) {
-                    if (readPaused) {
-                        pendingReady |= ready | Interest.READ;
-                    } else {
-                        readLoop(ready);
-                    }
-                } else if ((ready & Interest.ERROR) != 0) {
-                    checkSocketError(); // nothing will read the error: ask for it
-                }
-            }
-            if (!closed && (flushAtEnd || ((ready & Interest.WRITE) != 0 && !out.isEmpty()))) {
+            if (!is(CLOSED) && flushAtEnd) {
                 flushAtEnd = false;
-                flush();
+                outbound.flush();
             }
         } catch (Throwable t) {
             fail(t);
@@ -293,247 +154,93 @@ final class TcpConnection implements Connection, EventHandler {
         }
     }
 
-    private void checkSocketError() {
-        int err = sys.getsockoptInt(fd, Syscalls.SOL_SOCKET, Syscalls.SO_ERROR);
-        if (err > 0) {
-            fail(Errno.socketException("socket error (SO_ERROR)", fd, err));
-        }
-    }
-
-    /** Reads until drained, paused, closed or out of budget. {@code ready}: the edge's bits. */
-    private void readLoop(int ready) throws Exception {
-        // With RDHUP/HUP/ERR in the edge a short read does not mean "nothing more": the end of
-        // stream or the error still has to be read.
-        boolean endPending = (ready & (Interest.PEER_CLOSED | Interest.HANGUP | Interest.ERROR)) != 0;
-        long budget = options.readBudget();
-        MemorySegment buf = ctx.readBuffer;
-        boolean readSomething = false;
-        while (true) {
-            long n = sys.read(fd, buf, readBufferSize);
-            if (n > 0) {
-                readSomething = true;
-                ctx.stats.add(ReactorStats.Counter.BYTES_READ, n);
-                budget -= n;
-                handler.onRead(this, ctx.readSlice(n));
-                if (closed || closing || inputClosed) {
-                    break;
-                }
-                if (readPaused) {
-                    pendingReady |= ready | Interest.READ;
-                    break;
-                }
-                if (n < readBufferSize && !endPending) {
-                    break;
-                }
-                if (budget <= 0) {
-                    pendingReady |= ready | Interest.READ;
-                    scheduleRead();
-                    break;
-                }
-            } else if (n == 0) {
-                inputEnded();
-                break;
-            } else if (n == -Errno.EAGAIN) {
-                break;
-            } else if (n != -Errno.EINTR) {
-                fail(Errno.socketException("read", fd, (int) -n));
-                break;
-            }
-        }
-        if (readSomething && !options.readIdleTimeout().isZero()) {
-            lastReadNanos = System.nanoTime();
-        }
-    }
-
-    private void inputEnded() throws Exception {
-        inputClosed = true;
-        pendingReady = 0;
-        handler.onPeerClosed(this);
-        if (outputShut) {
-            closeNow(); // both directions have ended
-        }
-    }
-
-    private void scheduleRead() {
-        if (readScheduled) {
-            return;
-        }
-        readScheduled = true;
-        if (readTask == null) {
-            readTask = this::runReadTask;
-        }
-        reactor.execute(readTask);
-    }
-
-    private void runReadTask() {
-        readScheduled = false;
-        if (closed || closing || readPaused || inputClosed || pendingReady == 0) {
-            return;
-        }
-        int ready = pendingReady;
-        pendingReady = 0;
+    /** The read task ({@link ReadPath#run}): reads what the budget or a pause left over. */
+    void readFromTask(int ready) {
         callbackPass(READ_PASS, ready);
     }
 
-    // ------------------------------------------------------------------ reactor thread: writes
-
-    /** Asks for a flush: at the end of the current callback pass, or from one task. */
-    private void requestFlush() {
-        if (inCallbacks) {
-            flushAtEnd = true;
-        } else {
-            scheduleFlushTask();
-        }
-    }
-
-    private void scheduleFlushTask() {
-        if (FLUSH_SCHEDULED.compareAndSet(this, 0, 1)) {
-            try {
-                reactor.execute(flushTask);
-            } catch (RejectedExecutionException e) {
-                FLUSH_SCHEDULED.setVolatile(this, 0); // the reactor is gone; so is the connection
-            }
-        }
-    }
-
-    private void runFlushTask() {
-        FLUSH_SCHEDULED.setVolatile(this, 0);
-        if (closed) {
-            dropInbox();
+    /** The flush task ({@link OutboundQueue#run}). */
+    void flushFromTask() {
+        if (is(CLOSED)) {
+            outbound.dropInbox();
             return;
         }
         callbackPass(FLUSH_PASS, 0);
     }
 
-    private void drainInbox() {
-        ConcurrentLinkedQueue<byte[]> q = inbox;
-        if (q == null) {
+    @Override
+    public void onEvent(Handle h, int ready) {
+        if (is(CLOSED)) {
             return;
         }
-        byte[] b;
-        while ((b = q.poll()) != null) {
-            out.append(b, 0, b.length);
-        }
-    }
-
-    /** Drops what other threads queued; {@return the bytes dropped} */
-    private long dropInbox() {
-        ConcurrentLinkedQueue<byte[]> q = inbox;
-        if (q == null) {
-            return 0;
-        }
-        long dropped = 0;
-        byte[] b;
-        while ((b = q.poll()) != null) {
-            QUEUED.getAndAdd(this, (long) -b.length);
-            dropped += b.length;
-        }
-        return dropped;
-    }
-
-    /** Reactor thread: refuses writes from now on and waits out the foreign writers in flight. */
-    private void shutWrites() {
-        if (writesOpen) {
-            writesOpen = false;
-            WRITERS.getAndAdd(this, Integer.MIN_VALUE);
-        }
-        while ((int) WRITERS.getVolatile(this) != Integer.MIN_VALUE) {
-            Thread.onSpinWait(); // a writer between its check and its offer: nanoseconds
-        }
-    }
-
-    private void endCallbacks() throws Exception {
-        if (!closed && flushAtEnd) {
-            flushAtEnd = false;
-            flush();
-        }
-    }
-
-    /** Sends what is queued until the kernel takes no more. */
-    private void flush() throws Exception {
-        if (outputShut) { // a write from another thread raced shutdownOutput(): nothing may follow the FIN
-            dropInbox();
+        if (connector != null && !connector.onEvent(ready)) {
             return;
         }
-        drainInbox();
-        long sentTotal = 0;
-        while (!out.isEmpty()) {
-            long requested;
-            long r;
-            boolean single = out.isSingleChunk();
-            if (single) {
-                Chunk c = out.head();
-                requested = c.readableBytes();
-                MemorySegment from = c.readIndex() == 0 ? c.segment() : c.segment().asSlice(c.readIndex());
-                r = sys.send(fd, from, requested, Syscalls.MSG_NOSIGNAL);
-            } else {
-                int n = out.gather(ctx.iov, NetContext.MAX_IOV);
-                requested = out.gatheredBytes(n);
-                r = sys.sendmsg(fd, ctx.iov, n, Syscalls.MSG_NOSIGNAL);
-            }
-            if (r >= 0) {
-                out.consume(r);
-                sentTotal += r;
-                if (r < requested) {
-                    break; // the socket buffer is full; EPOLLOUT comes when it frees
-                }
-            } else if (r == -Errno.EAGAIN) {
-                break;
-            } else if (r != -Errno.EINTR) {
-                fail(Errno.socketException(single ? "send" : "sendmsg", fd, (int) -r));
-                return;
-            }
-        }
-        if (sentTotal > 0) {
-            ctx.stats.add(ReactorStats.Counter.BYTES_WRITTEN, sentTotal);
-            long q = (long) QUEUED.getAndAdd(this, -sentTotal) - sentTotal;
-            lastWriteProgressNanos = writeTimer != null ? System.nanoTime() : 0;
-            if (unwritable && q <= options.lowWatermark()) {
-                unwritable = false;
-                // A Dekker pair with reserve(), which adds first and reads the flag second: a
-                // writer that passed the high mark while the flag was still true did not set it,
-                // but its bytes are in the count by the time we read it again here.
-                if (queuedBytes() > options.highWatermark()) {
-                    unwritable = true;
-                } else {
-                    handler.onWritable(this);
-                    if (closed) {
-                        return;
-                    }
-                    if (flushAtEnd && !out.isEmpty()) { // written from onWritable: loop once more
-                        flushAtEnd = false;
-                        flush();
-                        return;
-                    }
+        inCallbacks = true;
+        try {
+            if ((ready & (Interest.READ | Interest.PEER_CLOSED | Interest.HANGUP | Interest.ERROR)) != 0) {
+                if (!is(INPUT_ENDED | CLOSING)) {
+                    reads.onReadable(ready);
+                } else if ((ready & Interest.ERROR) != 0) {
+                    reads.checkSocketError(); // nothing will read the error: ask for it
                 }
             }
-        }
-        if (out.isEmpty() && isInboxEmpty()) {
-            outputDrained();
-        } else if (closing && drainTimer == null) {
-            Duration d = options.writeTimeout().isZero() ? DEFAULT_DRAIN_TIMEOUT : options.writeTimeout();
-            drainTimer = reactor.schedule(d.toNanos(), TimeUnit.NANOSECONDS,
-                    () -> fail(Errno.timedOut("close", fd, "queued bytes not drained within " + d)));
+            if (!is(CLOSED) && (flushAtEnd || ((ready & Interest.WRITE) != 0 && !outbound.isEmpty()))) {
+                flushAtEnd = false;
+                outbound.flush();
+            }
+        } catch (Throwable t) {
+            fail(t);
+        } finally {
+            inCallbacks = false;
         }
     }
 
-    private boolean isInboxEmpty() {
-        ConcurrentLinkedQueue<byte[]> q = inbox;
-        return q == null || q.isEmpty();
+    /** {@return whether reading is over: closing, closed or at end of stream} For the read path. */
+    boolean readsEnded() {
+        return is(CLOSED | CLOSING | INPUT_ENDED);
     }
 
-    private void outputDrained() throws IOException {
-        if (closing) {
+    /** The read path read end of stream. */
+    void inputEnded() throws Exception {
+        advance(INPUT_ENDED);
+        handler.onPeerClosed(this);
+        if (is(OUTPUT_SHUT)) {
+            closeNow(); // both directions have ended
+        }
+    }
+
+    // ------------------------------------------------------------------ reactor thread: writes
+
+    /** Asks for a flush: at the end of the current callback pass, or from one task. */
+    void requestFlush() {
+        if (inCallbacks) {
+            flushAtEnd = true;
+        } else {
+            outbound.scheduleFlushTask();
+        }
+    }
+
+    /** {@return whether a write (from {@code onWritable}) asked for a flush in this pass} Clears the request. */
+    boolean takeFlushAtEnd() {
+        boolean f = flushAtEnd;
+        flushAtEnd = false;
+        return f;
+    }
+
+    /** The queue is empty: a close or a FIN that waited for it follows. */
+    void outputDrained() throws IOException {
+        if (is(CLOSING)) {
             closeNow();
             return;
         }
-        if (outputShutdownRequested && !outputShut) {
-            outputShut = true;
+        if (is(OUTPUT_SHUTTING) && !is(OUTPUT_SHUT)) {
+            advance(OUTPUT_SHUT);
             int r = sys.shutdown(fd, Syscalls.SHUT_WR);
             if (r < 0 && r != -Errno.ENOTCONN) {
                 throw Errno.socketException("shutdown(SHUT_WR)", fd, -r);
             }
-            if (inputClosed) {
+            if (is(INPUT_ENDED)) {
                 closeNow();
             }
         }
@@ -542,19 +249,17 @@ final class TcpConnection implements Connection, EventHandler {
     // ------------------------------------------------------------------ reactor thread: close
 
     private void closeGracefully() {
-        if (closing || closed) {
+        if (is(CLOSING | CLOSED)) {
             return;
         }
-        closing = true;
-        closingVisible = true;
-        shutWrites();
-        readPaused = true;
-        pendingReady = 0;
+        advance(CLOSING);
+        outbound.shutWrites();
+        reads.stop();
         requestFlush(); // the flush closes once the queue is empty
     }
 
-    private void fail(Throwable cause) {
-        if (closed) {
+    void fail(Throwable cause) {
+        if (is(CLOSED)) {
             return;
         }
         if (closeCause == null) {
@@ -564,19 +269,17 @@ final class TcpConnection implements Connection, EventHandler {
     }
 
     private void closeNow() {
-        if (closed) {
+        if (is(CLOSED)) {
             return;
         }
-        closed = true;
-        closing = true;
-        closingVisible = true;
-        shutWrites();
+        advance(CLOSING | CLOSED);
+        outbound.shutWrites();
         handle.close();
     }
 
-    private void abortNow() {
-        if (!closed) {
-            aborted = true; // the caller asked for the queue to be dropped
+    void abortNow() {
+        if (!is(CLOSED)) {
+            advance(ABORTED); // the caller asked for the queue to be dropped
             NetContext.setLinger(sys, ctx.linger, fd, 0); // close sends RST, drops the queue
             closeNow();
         }
@@ -586,31 +289,22 @@ final class TcpConnection implements Connection, EventHandler {
     @Override
     public void onClose(Handle h, Throwable cause) {
         assert reactor.inReactorThread() : "onClose runs on the reactor thread only";
-        closed = true;
-        closingVisible = true;
-        shutWrites();
-        long dropped = out.readableBytes();
-        out.clear();
-        long droppedForeign = dropInbox();
-        QUEUED.getAndAdd(this, -dropped); // subtract, not set: a racing writer's count stays balanced
-        cancel(readIdleTimer);
-        cancel(writeTimer);
-        cancel(drainTimer);
-        cancel(connectTimer);
+        advance(CLOSING | CLOSED);
+        outbound.shutWrites();
+        long dropped = outbound.dropAll();
+        reads.cancelTimer();
+        outbound.cancelTimers();
         Throwable why = closeCause != null ? closeCause : cause;
-        if (why == null && !aborted && dropped + droppedForeign > 0) {
+        if (why == null && !is(ABORTED) && dropped > 0) {
             // Closed under it (its reactor shut down): every write that answered true is either
             // sent or reported here.
-            why = new java.net.SocketException((dropped + droppedForeign)
-                    + " queued bytes were not sent: the connection was closed by its reactor");
+            why = new SocketException(dropped + " queued bytes were not sent: the connection was closed by its reactor");
         }
-        if (connectFuture != null) {
-            connectFuture.completeExceptionally(why != null ? why
-                    : new ClosedHandleException("closed before the connection was established"));
-            connectFuture = null;
+        if (connector != null) {
+            connector.closedBeforeOpen(why);
             return;
         }
-        if (opened) {
+        if (is(OPENED)) {
             if (reactor.inReactorThread()) { // the counters have one writer
                 ctx.stats.increment(outgoing ? ReactorStats.Counter.OUTGOING_CLOSED : ReactorStats.Counter.ACCEPTED_CLOSED);
             }
@@ -622,54 +316,45 @@ final class TcpConnection implements Connection, EventHandler {
         }
     }
 
-    private static void cancel(ScheduledTask t) {
+    static void cancel(ScheduledTask t) {
         if (t != null) {
             t.cancel();
         }
     }
 
-    // ------------------------------------------------------------------ timers
+    // ------------------------------------------------------------------ state
 
-    private void armTimers() {
-        Duration readIdle = options.readIdleTimeout();
-        if (!readIdle.isZero()) {
-            readIdleTimer = reactor.schedule(readIdle.toNanos(), TimeUnit.NANOSECONDS, this::checkReadIdle);
-        }
-        Duration write = options.writeTimeout();
-        if (!write.isZero()) {
-            writeTimer = reactor.schedule(write.toNanos(), TimeUnit.NANOSECONDS, this::checkWriteProgress);
-        }
+    /** Reactor thread: whether any of {@code bits} is set. */
+    boolean is(int bits) {
+        return (state & bits) != 0;
     }
 
-    /** One timer per period, not per read: it compares the last read time and re-arms. */
-    private void checkReadIdle() {
-        if (closed) {
-            return;
-        }
-        long timeout = options.readIdleTimeout().toNanos();
-        long idle = System.nanoTime() - lastReadNanos;
-        if (idle >= timeout) {
-            fail(Errno.timedOut("read", fd, "nothing read for " + options.readIdleTimeout()));
-        } else {
-            readIdleTimer = reactor.schedule(timeout - idle, TimeUnit.NANOSECONDS, this::checkReadIdle);
-        }
+    /** Reactor thread: whether the handle's close was asked for. */
+    boolean isClosed() {
+        return is(CLOSED);
     }
 
-    private void checkWriteProgress() {
-        if (closed) {
-            return;
-        }
-        long timeout = options.writeTimeout().toNanos();
-        long now = System.nanoTime();
-        if (out.isEmpty() && isInboxEmpty()) {
-            lastWriteProgressNanos = now; // nothing waiting: no stall
-        }
-        long stalled = now - lastWriteProgressNanos;
-        if (stalled >= timeout) {
-            fail(Errno.timedOut("send", fd, "queued bytes made no progress for " + options.writeTimeout()));
-        } else {
-            writeTimer = reactor.schedule(timeout - stalled, TimeUnit.NANOSECONDS, this::checkWriteProgress);
-        }
+    /** Reactor thread: the first failure, or null. */
+    Throwable closeCause() {
+        return closeCause;
+    }
+
+    /** Any thread: the state as last published by the reactor thread. */
+    private int stateAcquire() {
+        return (int) STATE.getAcquire(this);
+    }
+
+    /** Any thread: whether writes are refused (output shut down, or closing). */
+    boolean writesShut() {
+        return (stateAcquire() & WRITES_SHUT) != 0;
+    }
+
+    /** Reactor thread: adds {@code bits} (never removes one) and publishes the result. */
+    private void advance(int bits) {
+        int s = state;
+        int next = s | bits;
+        assert ConnectionState.forwardOnly(s, next) : "state " + Integer.toBinaryString(s) + " -> " + Integer.toBinaryString(next);
+        STATE.setRelease(this, next);
     }
 
     // ------------------------------------------------------------------ any thread: API
@@ -681,23 +366,7 @@ final class TcpConnection implements Connection, EventHandler {
 
     @Override
     public boolean write(MemorySegment data) {
-        long len = data.byteSize();
-        if (!writesOpen) {
-            return false;
-        }
-        if (len == 0) {
-            return true;
-        }
-        if (reactor.inReactorThread()) {
-            if (!reserve(len)) {
-                return false;
-            }
-            drainInbox(); // writes made earlier on other threads go first
-            out.append(data);
-            requestFlush();
-            return true;
-        }
-        return writeForeign(data.toArray(ValueLayout.JAVA_BYTE));
+        return outbound.write(data, null, 0, data.byteSize());
     }
 
     @Override
@@ -707,64 +376,11 @@ final class TcpConnection implements Connection, EventHandler {
 
     @Override
     public boolean write(byte[] data, int offset, int length) {
-        java.util.Objects.checkFromIndexSize(offset, length, data.length);
-        if (!writesOpen) {
-            return false;
-        }
-        if (length == 0) {
-            return true;
-        }
-        if (reactor.inReactorThread()) {
-            if (!reserve(length)) {
-                return false;
-            }
-            drainInbox(); // writes made earlier on other threads go first
-            out.append(data, offset, length);
-            requestFlush();
-            return true;
-        }
-        return writeForeign(java.util.Arrays.copyOfRange(data, offset, offset + length));
+        Objects.checkFromIndexSize(offset, length, data.length);
+        return outbound.write(null, data, offset, length);
     }
 
-    private boolean writeForeign(byte[] copy) {
-        if ((int) WRITERS.getAndAdd(this, 1) < 0) { // writes are shut: refused, not dropped later
-            WRITERS.getAndAdd(this, -1);
-            return false;
-        }
-        try {
-            if (!reserve(copy.length)) {
-                return false;
-            }
-            ConcurrentLinkedQueue<byte[]> q = inbox;
-            if (q == null) {
-                var fresh = new ConcurrentLinkedQueue<byte[]>();
-                q = INBOX.compareAndSet(this, null, fresh) ? fresh : inbox;
-            }
-            q.offer(copy);
-            scheduleFlushTask();
-            return true;
-        } finally {
-            WRITERS.getAndAdd(this, -1);
-        }
-    }
-
-    /** Counts {@code len} more queued bytes, or closes the connection if that passes the hard limit. */
-    private boolean reserve(long len) {
-        long q = (long) QUEUED.getAndAdd(this, len) + len;
-        if (q > options.maxQueuedBytes()) {
-            QUEUED.getAndAdd(this, -len);
-            var cause = new IOException("write queue limit of " + options.maxQueuedBytes()
-                    + " bytes exceeded (a writer ignored isWritable())");
-            onReactor(() -> fail(cause));
-            return false;
-        }
-        if (q > options.highWatermark() && !unwritable) {
-            unwritable = true;
-        }
-        return true;
-    }
-
-    private void onReactor(Runnable r) {
+    void onReactor(Runnable r) {
         if (reactor.inReactorThread()) {
             r.run();
         } else {
@@ -778,28 +394,24 @@ final class TcpConnection implements Connection, EventHandler {
 
     @Override
     public boolean isWritable() {
-        return writesOpen && !unwritable;
+        return !writesShut() && outbound.belowHighWatermark();
     }
 
     @Override
     public long queuedBytes() {
-        return (long) QUEUED.getVolatile(this);
+        return outbound.queuedBytes();
     }
 
     @Override
     public void pauseReading() {
-        onReactor(() -> readPaused = true);
+        onReactor(reads::pause);
     }
 
     @Override
     public void resumeReading() {
         onReactor(() -> {
-            if (closing || closed || !readPaused) {
-                return;
-            }
-            readPaused = false;
-            if (pendingReady != 0) {
-                scheduleRead(); // never re-entered from a callback: the read runs from a task
+            if (!is(CLOSING | CLOSED)) {
+                reads.resume();
             }
         });
     }
@@ -807,11 +419,11 @@ final class TcpConnection implements Connection, EventHandler {
     @Override
     public void shutdownOutput() {
         onReactor(() -> {
-            if (closing || closed || outputShutdownRequested) {
+            if (is(CLOSING | CLOSED | OUTPUT_SHUTTING)) {
                 return;
             }
-            outputShutdownRequested = true;
-            shutWrites();
+            advance(OUTPUT_SHUTTING);
+            outbound.shutWrites();
             requestFlush(); // the flush sends FIN once the queue is empty
         });
     }
@@ -828,7 +440,7 @@ final class TcpConnection implements Connection, EventHandler {
 
     @Override
     public boolean isOpen() {
-        return !closingVisible && handle.isOpen();
+        return (stateAcquire() & (CLOSING | CLOSED)) == 0 && handle.isOpen();
     }
 
     @Override
@@ -840,7 +452,7 @@ final class TcpConnection implements Connection, EventHandler {
     public InetSocketAddress remoteAddress() {
         InetSocketAddress a = remote;
         if (a == null) {
-            remote = a = address(true);
+            remote = a = SocketNames.of(handle, fd, true);
         }
         return a;
     }
@@ -849,33 +461,14 @@ final class TcpConnection implements Connection, EventHandler {
     public InetSocketAddress localAddress() {
         InetSocketAddress a = local;
         if (a == null) {
-            local = a = address(false);
+            local = a = SocketNames.of(handle, fd, false);
         }
         return a;
-    }
-
-    private InetSocketAddress address(boolean peer) {
-        if (!handle.tryRetain()) {
-            throw new IllegalStateException("connection is closed");
-        }
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment addr = a.allocate(SockAddr.MAX_SIZE, 8);
-            MemorySegment len = a.allocate(ValueLayout.JAVA_INT);
-            len.set(ValueLayout.JAVA_INT, 0, SockAddr.MAX_SIZE);
-            Syscalls s = Syscalls.current();
-            int r = peer ? s.getpeername(fd, addr, len) : s.getsockname(fd, addr, len);
-            if (r < 0) {
-                throw new IllegalStateException(Errno.socketException(peer ? "getpeername" : "getsockname", fd, -r));
-            }
-            return SockAddr.decode(addr);
-        } finally {
-            handle.release();
-        }
     }
 
     @Override
     public String toString() {
         return "Connection[fd=" + fd + ", reactor=" + reactor.index() + ", queued=" + queuedBytes()
-                + (writesOpen ? "" : ", output closed") + (handle.isOpen() ? "" : ", closed") + "]";
+                + (writesShut() ? ", output closed" : "") + (handle.isOpen() ? "" : ", closed") + "]";
     }
 }
