@@ -255,6 +255,7 @@ final class OutboundQueue implements Runnable {
     void flush() throws Exception {
         if (c.is(OUTPUT_SHUT)) { // a write from another thread raced shutdownOutput(): nothing may follow the FIN
             dropInbox();
+            c.outputDrained(); // nothing more can be sent: a close waiting for the queue goes now
             return;
         }
         long sent = send();

@@ -143,6 +143,29 @@ class CloseEdgesNetTest {
         }
     }
 
+    /** A close after shutdownOutput() has already sent the FIN must still close the connection. */
+    @Test
+    void aCloseAfterTheFinWasSentCompletes() throws Exception {
+        var connected = new CompletableFuture<Connection>();
+        start(1, new ConnectionHandler() {
+            @Override public void onOpen(Connection c) {
+                c.shutdownOutput(); // nothing queued: the FIN goes at once
+                connected.complete(c);
+            }
+            @Override public void onRead(Connection c, MemorySegment data) {}
+        });
+        try (Socket peer = connect(server)) {
+            Connection c = connected.get(WAIT_SECONDS, TimeUnit.SECONDS);
+            assertEquals(-1, peer.getInputStream().read(), "the peer sees the FIN");
+            c.close(); // the peer keeps its side open: only our close can end this connection
+            try {
+                c.closeFuture().get(WAIT_SECONDS, TimeUnit.SECONDS);
+            } catch (java.util.concurrent.TimeoutException e) {
+                fail("a close after the FIN never completed: " + c);
+            }
+        }
+    }
+
     /** Bytes still queued when the group shuts the connection down are reported by its onClose. */
     @Test
     void bytesDroppedByAShutdownAreReportedToOnClose() throws Exception {
