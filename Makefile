@@ -17,6 +17,8 @@ RUN_CP     = target/classes:target/test-classes:$$(cat $(CP_FILE))
 # Demo / example knobs
 PORT    ?=
 THREADS ?=
+# IO=epoll (default) or IO=batch (interest changes and the wait in one io_uring_enter)
+IO      ?=
 # JMH: every benchmark class carries bounded defaults in its annotations (1 fork, 3 x 1 s
 # warmup, 5 x 1 s measurement); ARGS adds JMH options and a name filter, e.g.
 # make bench ARGS='-f 1 -wi 2 -prof gc Syscall'. Results: target/jmh-result.json.
@@ -31,8 +33,8 @@ STRESS_SEED ?=
 
 help:
 	@echo "make test      unit and integration tests (real sockets, real fds)"
-	@echo "make run       the HTTP/1.1 example on 127.0.0.1:8080 (PORT=, THREADS=)"
-	@echo "make echo      the echo server on 127.0.0.1:7007 (PORT=, THREADS=)"
+	@echo "make run       the HTTP/1.1 example on 127.0.0.1:8080 (PORT=, THREADS=, IO=epoll|batch)"
+	@echo "make echo      the echo server on 127.0.0.1:7007 (PORT=, THREADS=, IO=epoll|batch)"
 	@echo "make demo      the syscall-layer demo"
 	@echo "make bench     JMH micro-benchmarks (ARGS='-f 1 Syscall' to choose)"
 	@echo "make stress    close-race torture + random schedule (CLOSES=$(CLOSES) STRESS_SECS=$(STRESS_SECS) STRESS_SEED=)"
@@ -53,7 +55,7 @@ build: $(CP_FILE)
 $(CP_FILE): pom.xml
 	$(MVN) -q dependency:build-classpath -Dmdep.includeScope=test -Dmdep.outputFile=$(CP_FILE)
 
-EXAMPLE_ARGS = $(if $(PORT),--port $(PORT)) $(if $(THREADS),--threads $(THREADS))
+EXAMPLE_ARGS = $(if $(PORT),--port $(PORT)) $(if $(THREADS),--threads $(THREADS)) $(if $(IO),--io $(IO))
 
 # A server stopped by Ctrl-C or SIGTERM exits 130 or 143 after its clean shutdown: not an error.
 STOPPED_OK = s=$$?; [ $$s -eq 0 ] || [ $$s -eq 130 ] || [ $$s -eq 143 ]

@@ -1,10 +1,18 @@
 package io.quiesce.examples;
 
-/** The examples' command line: {@code --port P --threads N} (and {@code --key value} in general). */
-record Args(int port, int threads) {
+import io.quiesce.reactor.ReactorGroup;
+
+import java.util.Locale;
+
+/**
+ * The examples' command line: {@code --port P --threads N --io epoll|batch} (and
+ * {@code --key value} in general).
+ */
+record Args(int port, int threads, ReactorGroup.Io io) {
     static Args parse(String[] args, int defaultPort) {
         int port = defaultPort;
         int threads = Runtime.getRuntime().availableProcessors();
+        ReactorGroup.Io io = ReactorGroup.Io.fromSystemProperty();
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             if (i + 1 >= args.length) {
@@ -14,10 +22,15 @@ record Args(int port, int threads) {
             switch (a) {
                 case "--port" -> port = number(a, v, 0, 65535);
                 case "--threads" -> threads = number(a, v, 1, 1024);
+                case "--io" -> io = switch (v.toLowerCase(Locale.ROOT)) {
+                    case "epoll" -> ReactorGroup.Io.EPOLL;
+                    case "batch" -> ReactorGroup.Io.BATCH;
+                    default -> throw usage("--io takes epoll or batch: " + v);
+                };
                 default -> throw usage("unknown option " + a);
             }
         }
-        return new Args(port, threads);
+        return new Args(port, threads, io);
     }
 
     private static int number(String option, String v, int min, int max) {
@@ -33,6 +46,6 @@ record Args(int port, int threads) {
     }
 
     private static IllegalArgumentException usage(String why) {
-        return new IllegalArgumentException(why + " (usage: --port P --threads N)");
+        return new IllegalArgumentException(why + " (usage: --port P --threads N --io epoll|batch)");
     }
 }

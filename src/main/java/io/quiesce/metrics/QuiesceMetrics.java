@@ -143,6 +143,12 @@ public final class QuiesceMetrics implements MeterBinder {
                 "events dropped because their handle was gone (token generation mismatch)");
         count(reg, s, tags, "quiesce.epoll.waits", Counter.EPOLL_WAITS, "epoll_wait calls");
         count(reg, s, tags, "quiesce.epoll.waits.empty", Counter.EPOLL_WAITS_EMPTY, "epoll_wait calls that returned no event");
+        count(reg, s, tags, "quiesce.epoll.waits.interrupted", Counter.EPOLL_WAITS_INTERRUPTED,
+                "waits interrupted by a signal (EINTR) and resumed for the time left");
+        count(reg, s, tags, "quiesce.epoll.ctl.batched", Counter.CTL_BATCHED,
+                "epoll_ctl ADDs and MODs carried by an io_uring_enter (batch backend) instead of a syscall each");
+        count(reg, s, tags, "quiesce.uring.enters", Counter.URING_ENTERS,
+                "io_uring_enter calls of the batch backend (each carries the iteration's interest changes and the wait)");
         count(reg, s, tags, "quiesce.events.array.growths", Counter.EVENT_ARRAY_GROWTHS, "times the events array grew");
         count(reg, s, tags, "quiesce.tasks.run", Counter.TASKS_RUN, "tasks run on the reactor");
         count(reg, s, tags, "quiesce.timers.fired", Counter.TIMERS_FIRED, "timers fired");
