@@ -1,6 +1,7 @@
 package io.quiesce.reactor;
 
 import io.quiesce.reactor.ReactorStats.Counter;
+import io.quiesce.reactor.internal.ReactorInternals;
 import io.quiesce.sys.Syscalls;
 import io.quiesce.testing.NoFdLeaks;
 import org.junit.jupiter.api.AfterEach;
@@ -78,5 +79,25 @@ class CloseMutantsTest {
                 "ERR alone: " + Interest.toString(r));
         h.close(Duration.ofSeconds(10));
         assertEquals(1, reactor.stats().get(Counter.CLOSES_COMPLETED));
+    }
+
+    /**
+     * The DEL step is skipped only for an fd Quiesce made and never handed out (closing it ends
+     * the registration with the open file description), and always issued for a caller's fd,
+     * which may have a dup. Kills the mutants that make every fd "exclusive" or none.
+     */
+    @Test
+    void onlyAnFdQuiesceOwnsSkipsTheDelAndACallersFdAlwaysGetsIt() throws Exception {
+        Handle owned = ReactorInternals.registerOwned(reactor, eventfd(), Interest.READ, (h, r) -> {});
+        Handle callers = reactor.register(eventfd(), Interest.READ, (h, r) -> {});
+        roundTrips(reactor, 2); // both ADDs are in the kernel
+        long delBefore = reactor.stats().get(Counter.CTL_DEL);
+        long savedBefore = reactor.stats().get(Counter.CTL_DEL_SAVED);
+        owned.close(Duration.ofSeconds(10));
+        assertEquals(delBefore, reactor.stats().get(Counter.CTL_DEL), "no DEL for an fd no dup of which can exist");
+        assertEquals(savedBefore + 1, reactor.stats().get(Counter.CTL_DEL_SAVED));
+        callers.close(Duration.ofSeconds(10));
+        assertEquals(delBefore + 1, reactor.stats().get(Counter.CTL_DEL), "a caller's fd is always DELed");
+        assertEquals(savedBefore + 1, reactor.stats().get(Counter.CTL_DEL_SAVED));
     }
 }
