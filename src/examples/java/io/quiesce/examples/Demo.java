@@ -1,12 +1,12 @@
 package io.quiesce.examples;
 
 import io.quiesce.sys.Errno;
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.Syscalls;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
-import static io.quiesce.sys.Syscalls.*;
+import static io.quiesce.sys.raw.Syscalls.*;
 
 /**
  * {@code make run}: shows the syscall layer working. Creates an epoll and an eventfd, registers

@@ -8,8 +8,8 @@ import io.quiesce.net.ConnectionHandler;
 import io.quiesce.net.Server;
 import io.quiesce.reactor.ReactorGroup;
 import io.quiesce.sys.Errno;
-import io.quiesce.sys.SockAddr;
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.SockAddr;
+import io.quiesce.sys.raw.Syscalls;
 import org.openjdk.jmh.annotations.*;
 
 import java.lang.foreign.Arena;

@@ -1,7 +1,7 @@
 package io.quiesce.reactor;
 
 import io.quiesce.reactor.ReactorStats.Counter;
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.Syscalls;
 import io.quiesce.testing.NoFdLeaks;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.RepeatedTest;

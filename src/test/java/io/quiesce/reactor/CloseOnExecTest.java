@@ -1,8 +1,8 @@
 package io.quiesce.reactor;
 
 import io.quiesce.sys.Errno;
-import io.quiesce.sys.SockAddr;
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.SockAddr;
+import io.quiesce.sys.raw.Syscalls;
 import io.quiesce.testing.FdSnapshot;
 import io.quiesce.testing.NoFdLeaks;
 import org.junit.jupiter.api.Test;

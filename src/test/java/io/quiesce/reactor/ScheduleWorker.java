@@ -3,7 +3,7 @@ package io.quiesce.reactor;
 import io.quiesce.reactor.Tracked.HeldRef;
 import io.quiesce.reactor.Tracked.Kind;
 import io.quiesce.sys.Errno;
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.Syscalls;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

@@ -1,6 +1,6 @@
 package io.quiesce.uring;
 
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.Syscalls;
 import io.quiesce.sys.linux.LinuxH;
 import io.quiesce.testing.NoFdLeaks;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -17,7 +17,7 @@ import java.nio.file.Path;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
-import static io.quiesce.sys.Syscalls.*;
+import static io.quiesce.sys.raw.Syscalls.*;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**

@@ -1,4 +1,4 @@
-package io.quiesce.sys;
+package io.quiesce.sys.raw;
 
 import io.quiesce.sys.linux.LinuxH;
 import io.quiesce.sys.linux.cpu_set_t;
@@ -30,7 +30,7 @@ import java.lang.invoke.VarHandle;
  *
  * <p>Every method returns what the kernel returns, with failure as {@code -errno}: callers
  * treat {@code -EAGAIN} and {@code -EINTR} as values and hand anything they cannot handle to
- * {@link Errno#check}. The one policy here is that every fd-creating call adds its
+ * {@link io.quiesce.sys.Errno#check}. The one policy here is that every fd-creating call adds its
  * close-on-exec flag, so no fd Quiesce makes is inherited across {@code exec}
  * ({@code epoll-semantics-ofd-dup-fork.txt}).
  *

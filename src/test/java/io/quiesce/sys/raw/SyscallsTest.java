@@ -1,5 +1,7 @@
-package io.quiesce.sys;
+package io.quiesce.sys.raw;
 
+import io.quiesce.sys.Errno;
+import io.quiesce.sys.SyscallException;
 import io.quiesce.sys.linux.epoll_event;
 import io.quiesce.testing.FdSnapshot;
 import io.quiesce.testing.NoFdLeaks;
@@ -19,7 +21,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 
-import static io.quiesce.sys.Syscalls.*;
+import static io.quiesce.sys.raw.Syscalls.*;
 import static org.junit.jupiter.api.Assertions.*;
 
 @ExtendWith(NoFdLeaks.class)
