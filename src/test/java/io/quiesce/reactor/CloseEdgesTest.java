@@ -2,6 +2,7 @@ package io.quiesce.reactor;
 
 import io.quiesce.reactor.ReactorStats.Counter;
 import io.quiesce.sys.raw.Syscalls;
+import io.quiesce.sys.raw.TestSyscalls;
 import io.quiesce.testing.NoFdLeaks;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.RepeatedTest;
@@ -152,7 +153,7 @@ class CloseEdgesTest {
             sys.eventfdWrite(fd, 1); // readable, and stays so: level-triggered
             Handle h = (Handle) m.invoke(r, fd, Interest.READ | Interest.LEVEL, (EventHandler) (x, ready) -> {});
             roundTrips(r, 1);
-            int dup = sys.dup(fd); // the user's dup keeps the open file description alive
+            int dup = TestSyscalls.current().dup(fd); // the user's dup keeps the open file description alive
             assertTrue(dup >= 0);
             long stale = r.stats().get(Counter.STALE_EVENTS_DROPPED);
             long waits = r.stats().get(Counter.EPOLL_WAITS);

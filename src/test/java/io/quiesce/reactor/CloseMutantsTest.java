@@ -2,6 +2,7 @@ package io.quiesce.reactor;
 
 import io.quiesce.reactor.ReactorStats.Counter;
 import io.quiesce.sys.raw.Syscalls;
+import io.quiesce.sys.raw.TestSyscalls;
 import io.quiesce.testing.NoFdLeaks;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -38,7 +39,7 @@ class CloseMutantsTest {
 
     private int[] pipe() {
         int[] fds = new int[2];
-        assertEquals(0, sys.pipe(fds, Syscalls.O_NONBLOCK), "pipe2");
+        assertEquals(0, TestSyscalls.current().pipe(fds, TestSyscalls.O_NONBLOCK), "pipe2");
         return fds;
     }
 
