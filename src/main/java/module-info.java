@@ -1,9 +1,12 @@
 /**
  * Quiesce: a Linux epoll reactor on the Foreign Function and Memory API.
  *
- * <p>Exported: the reactor, the network layer, off-heap buffers, metrics, and the syscall layer
- * (for {@link io.quiesce.sys.SyscallException} and {@link io.quiesce.sys.Errno}). The generated
- * bindings ({@code io.quiesce.sys.linux}) stay inside the module. Run with
+ * <p>Exported: the reactor, the network layer, metrics, and the syscall layer's failure types
+ * ({@link io.quiesce.sys.SyscallException}, {@link io.quiesce.sys.Errno} and the other
+ * {@link io.quiesce.sys.SyscallFailure}s). The raw syscall table ({@code io.quiesce.sys.raw}),
+ * the generated bindings ({@code io.quiesce.sys.linux}), the io_uring layer, the off-heap
+ * buffers and the reactor's hooks for the layers above ({@code io.quiesce.reactor.internal})
+ * stay inside the module: an ArchitectureTest checks that no exported signature names them. Run with
  * {@code --enable-native-access=io.quiesce} on the module path, or
  * {@code --enable-native-access=ALL-UNNAMED} on the class path.
  */
@@ -13,10 +16,9 @@ module io.quiesce {
     requires static micrometer.core;
 
     exports io.quiesce.reactor;
-    // The syscall layer is exported because its SyscallException (call, fd, errno) appears in the
-    // public API; Syscalls itself is a raw table with no compatibility promise.
+    // Only the failure types: SyscallException (call, fd, errno) and its java.net siblings appear
+    // in the public API. The raw table lives in io.quiesce.sys.raw, which is not exported.
     exports io.quiesce.sys;
     exports io.quiesce.net;
-    exports io.quiesce.buffer;
     exports io.quiesce.metrics;
 }

@@ -1,12 +1,13 @@
 package io.quiesce.examples;
 
 import io.quiesce.sys.Errno;
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.Syscalls;
+import io.quiesce.sys.raw.TestSyscalls;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
-import static io.quiesce.sys.Syscalls.*;
+import static io.quiesce.sys.raw.Syscalls.*;
 
 /**
  * {@code make run}: shows the syscall layer working. Creates an epoll and an eventfd, registers
@@ -34,8 +35,8 @@ public final class Demo {
                         e.get(java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED, 0),
                         e.get(U64_UNALIGNED, EPOLL_EVENT_DATA_OFFSET));
             }
-            System.out.printf("eventfd counter read: %d (the other thread wrote 3)%n", sys.eventfdRead(efd));
-            long again = sys.eventfdRead(efd);
+            System.out.printf("eventfd counter read: %d (the other thread wrote 3)%n", TestSyscalls.current().eventfdRead(efd));
+            long again = TestSyscalls.current().eventfdRead(efd);
             System.out.printf("reading it again: %s, as a non-blocking eventfd at 0 must%n",
                     again < 0 ? Errno.name((int) -again) : "value " + again);
             System.out.printf("epoll_wait(timeout 0) now: %d events (edge-triggered, no new edge)%n",

@@ -4,7 +4,7 @@ import io.quiesce.reactor.Handle;
 import io.quiesce.reactor.Interest;
 import io.quiesce.reactor.Reactor;
 import io.quiesce.reactor.ReactorGroup;
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.Syscalls;
 import org.openjdk.jmh.annotations.*;
 
 import java.util.ArrayList;

@@ -8,8 +8,9 @@ import io.quiesce.net.ConnectionHandler;
 import io.quiesce.net.Server;
 import io.quiesce.reactor.ReactorGroup;
 import io.quiesce.sys.Errno;
-import io.quiesce.sys.SockAddr;
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.SockAddr;
+import io.quiesce.sys.raw.Syscalls;
+import io.quiesce.sys.raw.TestSyscalls;
 import org.openjdk.jmh.annotations.*;
 
 import java.lang.foreign.Arena;
@@ -51,6 +52,7 @@ public class EchoBench {
     private Thread scraper;
     private Arena arena;
     private Syscalls sys;
+    private TestSyscalls tsys;
     private MemorySegment out;
     private MemorySegment in;
     private int fd = -1;
@@ -100,6 +102,7 @@ public class EchoBench {
         }
         arena = Arena.ofShared();
         sys = new Syscalls(arena);
+        tsys = new TestSyscalls(arena);
         out = arena.allocate(SIZE);
         in = arena.allocate(SIZE);
         out.fill((byte) 'q');
@@ -130,7 +133,7 @@ public class EchoBench {
         }
         long got = 0;
         while (got < SIZE) {
-            long n = sys.recv(fd, in.asSlice(got), SIZE - got, 0);
+            long n = tsys.recv(fd, in.asSlice(got), SIZE - got, 0);
             if (n <= 0) {
                 throw new IllegalStateException("recv: " + n);
             }

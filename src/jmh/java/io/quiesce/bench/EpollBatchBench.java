@@ -1,6 +1,6 @@
 package io.quiesce.bench;
 
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.Syscalls;
 import io.quiesce.uring.EpollBatch;
 import org.openjdk.jmh.annotations.*;
 

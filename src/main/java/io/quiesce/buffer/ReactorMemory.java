@@ -1,6 +1,7 @@
 package io.quiesce.buffer;
 
 import io.quiesce.reactor.Reactor;
+import io.quiesce.reactor.internal.ReactorInternals;
 
 import java.lang.foreign.Arena;
 
@@ -53,7 +54,7 @@ public final class ReactorMemory implements AutoCloseable {
      * @throws IllegalStateException if called from another thread
      */
     public static ReactorMemory of(Reactor reactor) {
-        return reactor.local(ReactorMemory.class,
+        return ReactorInternals.local(reactor, ReactorMemory.class,
                 () -> new ReactorMemory(CHUNK_SIZE, DEFAULT_MAX_POOLED_CHUNKS));
     }
 

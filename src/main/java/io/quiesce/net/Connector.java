@@ -4,8 +4,8 @@ import io.quiesce.reactor.ClosedHandleException;
 import io.quiesce.reactor.Interest;
 import io.quiesce.reactor.ScheduledTask;
 import io.quiesce.sys.Errno;
-import io.quiesce.sys.SockAddr;
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.SockAddr;
+import io.quiesce.sys.raw.Syscalls;
 
 import java.io.IOException;
 import java.net.InetSocketAddress;

@@ -1,8 +1,8 @@
 package io.quiesce.net;
 
 import io.quiesce.sys.Errno;
-import io.quiesce.sys.SockAddr;
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.SockAddr;
+import io.quiesce.sys.raw.Syscalls;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;

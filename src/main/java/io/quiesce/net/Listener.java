@@ -91,10 +91,10 @@ final class Listener implements EventHandler {
         }
         int lfd = h.fd();
         for (int i = 0; i < acceptBatch; i++) {
-            int fd = ctx.sys.accept(lfd, MemorySegment.NULL, MemorySegment.NULL, io.quiesce.sys.Syscalls.SOCK_NONBLOCK);
+            int fd = ctx.sys.accept(lfd, MemorySegment.NULL, MemorySegment.NULL, io.quiesce.sys.raw.Syscalls.SOCK_NONBLOCK);
             if (fd >= 0) {
                 accepted.setOpaque(accepted.getPlain() + 1);
-                ctx.stats.increment(ReactorStats.Counter.ACCEPTS);
+                ReactorInternals.increment(ctx.stats, ReactorStats.Counter.ACCEPTS);
                 backoffNanos = MIN_BACKOFF_NANOS;
                 hand(fd);
                 continue;
@@ -103,7 +103,7 @@ final class Listener implements EventHandler {
             if (errno == Errno.EAGAIN) {
                 return;
             }
-            ctx.stats.increment(ReactorStats.Counter.ACCEPT_ERRORS);
+            ReactorInternals.increment(ctx.stats, ReactorStats.Counter.ACCEPT_ERRORS);
             if (errno == Errno.EINTR || errno == Errno.ECONNABORTED || errno == Errno.EPERM
                     || errno == Errno.EPROTO) {
                 continue; // that connection is gone (or was refused by a filter); take the next
@@ -166,7 +166,7 @@ final class Listener implements EventHandler {
                     Errno.name(errno), Errno.message(errno), TimeUnit.NANOSECONDS.toMillis(backoffNanos));
         }
         backingOff = true;
-        reactor.stats().increment(ReactorStats.Counter.ACCEPT_BACKOFFS);
+        ReactorInternals.increment(reactor.stats(), ReactorStats.Counter.ACCEPT_BACKOFFS);
         handle.interest(0);
         reactor.schedule(backoffNanos, TimeUnit.NANOSECONDS, resume);
         backoffNanos = Math.min(backoffNanos * 2, MAX_BACKOFF_NANOS);

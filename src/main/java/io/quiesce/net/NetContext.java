@@ -4,9 +4,10 @@ import io.quiesce.buffer.ChunkQueue;
 import io.quiesce.buffer.ReactorMemory;
 import io.quiesce.reactor.Reactor;
 import io.quiesce.reactor.ReactorStats;
+import io.quiesce.reactor.internal.ReactorInternals;
 import io.quiesce.sys.Errno;
-import io.quiesce.sys.SockAddr;
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.SockAddr;
+import io.quiesce.sys.raw.Syscalls;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -52,7 +53,7 @@ final class NetContext {
     }
 
     static NetContext of(Reactor reactor) {
-        return reactor.local(NetContext.class, () -> new NetContext(reactor));
+        return ReactorInternals.local(reactor, NetContext.class, () -> new NetContext(reactor));
     }
 
     /**

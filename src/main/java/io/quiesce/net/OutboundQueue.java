@@ -3,9 +3,10 @@ package io.quiesce.net;
 import io.quiesce.buffer.Chunk;
 import io.quiesce.buffer.ChunkQueue;
 import io.quiesce.reactor.ReactorStats;
+import io.quiesce.reactor.internal.ReactorInternals;
 import io.quiesce.reactor.ScheduledTask;
 import io.quiesce.sys.Errno;
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.Syscalls;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -327,7 +328,7 @@ final class OutboundQueue implements Runnable {
      *         so {@code onWritable} is due
      */
     private boolean countSent(long sent) {
-        c.ctx.stats.add(ReactorStats.Counter.BYTES_WRITTEN, sent);
+        ReactorInternals.add(c.ctx.stats, ReactorStats.Counter.BYTES_WRITTEN, sent);
         long q = (long) QUEUED.getAndAdd(this, -sent) - sent;
         lastWriteProgressNanos = writeTimer != null ? System.nanoTime() : 0;
         ConnectionOptions options = c.options;

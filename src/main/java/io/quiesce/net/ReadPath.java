@@ -2,9 +2,10 @@ package io.quiesce.net;
 
 import io.quiesce.reactor.Interest;
 import io.quiesce.reactor.ReactorStats;
+import io.quiesce.reactor.internal.ReactorInternals;
 import io.quiesce.reactor.ScheduledTask;
 import io.quiesce.sys.Errno;
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.Syscalls;
 
 import java.lang.foreign.MemorySegment;
 import java.time.Duration;
@@ -57,7 +58,7 @@ final class ReadPath implements Runnable {
             long n = c.sys.read(c.fd, buf, readBufferSize);
             if (n > 0) {
                 readSomething = true;
-                ctx.stats.add(ReactorStats.Counter.BYTES_READ, n);
+                ReactorInternals.add(ctx.stats, ReactorStats.Counter.BYTES_READ, n);
                 budget -= n;
                 c.handler.onRead(c, ctx.readSlice(n));
                 if (c.readsEnded()) {

@@ -3,7 +3,7 @@ package io.quiesce.net;
 import io.quiesce.reactor.ClosedHandleException;
 import io.quiesce.reactor.Handle;
 import io.quiesce.reactor.ReactorGroup;
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.Syscalls;
 
 import java.io.IOException;
 import java.net.InetSocketAddress;

@@ -1,6 +1,6 @@
 package io.quiesce.net;
 
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.Syscalls;
 
 /**
  * How a {@link Server} listens.

@@ -9,7 +9,7 @@ import io.quiesce.reactor.ReactorStats;
 import io.quiesce.reactor.ScheduledTask;
 import io.quiesce.reactor.internal.ReactorInternals;
 import io.quiesce.sys.Errno;
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.Syscalls;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -118,7 +118,7 @@ final class TcpConnection implements Connection, EventHandler {
 
     void open() {
         advance(OPENED);
-        ctx.stats.increment(outgoing ? ReactorStats.Counter.OUTGOING_OPENED : ReactorStats.Counter.ACCEPTED_OPENED);
+        ReactorInternals.increment(ctx.stats, outgoing ? ReactorStats.Counter.OUTGOING_OPENED : ReactorStats.Counter.ACCEPTED_OPENED);
         long now = System.nanoTime();
         reads.start(now);
         outbound.start(now);
@@ -306,7 +306,7 @@ final class TcpConnection implements Connection, EventHandler {
         }
         if (is(OPENED)) {
             if (reactor.inReactorThread()) { // the counters have one writer
-                ctx.stats.increment(outgoing ? ReactorStats.Counter.OUTGOING_CLOSED : ReactorStats.Counter.ACCEPTED_CLOSED);
+                ReactorInternals.increment(ctx.stats, outgoing ? ReactorStats.Counter.OUTGOING_CLOSED : ReactorStats.Counter.ACCEPTED_CLOSED);
             }
             try {
                 handler.onClose(this, why);

@@ -2,7 +2,7 @@ package io.quiesce.reactor;
 
 import io.quiesce.reactor.ReactorStats.Counter;
 import io.quiesce.sys.Errno;
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.Syscalls;
 
 import java.util.ArrayDeque;
 import java.util.concurrent.ConcurrentLinkedQueue;

@@ -1,6 +1,6 @@
 package io.quiesce.reactor;
 
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.Syscalls;
 
 /**
  * Interest and readiness bits. They are the kernel's epoll bits, so a ready set is handed to

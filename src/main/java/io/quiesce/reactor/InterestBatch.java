@@ -3,7 +3,7 @@ package io.quiesce.reactor;
 import io.quiesce.reactor.ReactorStats.Counter;
 import io.quiesce.sys.Errno;
 import io.quiesce.sys.SyscallException;
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.Syscalls;
 import io.quiesce.uring.EpollBatch;
 
 import java.util.Arrays;

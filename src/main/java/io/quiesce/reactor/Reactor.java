@@ -3,7 +3,7 @@ package io.quiesce.reactor;
 import io.quiesce.reactor.ReactorStats.Counter;
 import io.quiesce.sys.Errno;
 import io.quiesce.sys.SyscallException;
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.Syscalls;
 import io.quiesce.uring.EpollBatch;
 
 import java.lang.foreign.Arena;
@@ -309,7 +309,7 @@ public final class Reactor implements Executor {
 
     /**
      * Reactor thread only: the per-reactor object of type {@code key}, made by {@code factory} on
-     * first use. This is where a layer above keeps what belongs to one reactor (the net layer's
+     * first use. This is where a layer above (through {@code ReactorInternals}) keeps what belongs to one reactor (the net layer's
      * read buffer and write-buffer pool, in a confined arena made on this thread); it is looked
      * up once per connection, not per event. An object that is {@link AutoCloseable} is closed
      * on this thread when the reactor stops, after its last handle has been closed.
@@ -320,7 +320,7 @@ public final class Reactor implements Executor {
      * @return the object
      * @throws IllegalStateException if called from another thread
      */
-    public <T> T local(Class<T> key, Supplier<? extends T> factory) {
+    <T> T local(Class<T> key, Supplier<? extends T> factory) {
         if (!inReactorThread()) {
             throw new IllegalStateException("Reactor.local is for reactor " + index + "'s own thread");
         }

@@ -134,12 +134,13 @@ public final class ReactorStats {
 
     /**
      * Adds to a counter. <b>Reactor thread only</b>: each counter has that one writer. Layers
-     * above the reactor (the network layer) count their own events here from handlers.
+     * above the reactor (the network layer) count their own events here from handlers, through
+     * {@code ReactorInternals}, which the module does not export.
      *
      * @param c the counter
      * @param delta the amount
      */
-    public void add(Counter c, long delta) {
+    void add(Counter c, long delta) {
         int i = c.ordinal();
         LONGS.setOpaque(values, i, values[i] + delta);
     }
@@ -149,7 +150,7 @@ public final class ReactorStats {
      *
      * @param c the counter
      */
-    public void increment(Counter c) {
+    void increment(Counter c) {
         int i = c.ordinal();
         LONGS.setOpaque(values, i, values[i] + 1);
     }

@@ -3,6 +3,7 @@ package io.quiesce.sys;
 import io.quiesce.sys.linux.LinuxH;
 
 import java.io.IOException;
+import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
 import java.net.SocketTimeoutException;
@@ -47,9 +48,12 @@ public final class Errno {
     public static final int EALREADY = LinuxH.EALREADY();
     public static final int EINPROGRESS = LinuxH.EINPROGRESS();
 
-    private static final MethodHandle NAME = Syscalls.plain(
+    // Linked here rather than taken from the raw table: the raw layer reports failures through
+    // this class, so a dependency back on it would make the two packages a cycle. Neither call
+    // sets errno (glibc returns NULL for an unknown value), so neither captures it.
+    private static final MethodHandle NAME = Linker.nativeLinker().downcallHandle(
             LinuxH.strerrorname_np$address(), LinuxH.strerrorname_np$descriptor());
-    private static final MethodHandle DESCRIPTION = Syscalls.plain(
+    private static final MethodHandle DESCRIPTION = Linker.nativeLinker().downcallHandle(
             LinuxH.strerrordesc_np$address(), LinuxH.strerrordesc_np$descriptor());
 
     /** Names and messages of errno values below this are looked up once and kept. */
@@ -123,7 +127,7 @@ public final class Errno {
      * For calls that are not socket operations (epoll, eventfd, close…), which have no
      * {@code java.net} type; a socket call goes through {@link #checkSocket}.
      *
-     * @param result a value returned by a {@link Syscalls} method: {@code >= 0} or {@code -errno}
+     * @param result a value returned by a raw syscall: {@code >= 0} or {@code -errno}
      * @param call the name of the call, for the message
      * @param fd the fd the call was made on, or {@code -1} if none
      * @return {@code result}
@@ -148,7 +152,7 @@ public final class Errno {
      * Returns {@code result} if it is not negative, else throws {@link #socketException} for the
      * {@code -errno} it carries.
      *
-     * @param result a value returned by a socket call of {@link Syscalls}
+     * @param result a value returned by a raw socket call
      * @param call the name of the call: its first word ({@code bind}, {@code connect}…) picks the type
      * @param fd the socket, or {@code -1} if none
      * @return {@code result}

@@ -2,7 +2,7 @@ package io.quiesce.uring;
 
 import io.quiesce.sys.Errno;
 import io.quiesce.sys.SyscallException;
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.Syscalls;
 import io.quiesce.sys.linux.LinuxH;
 import io.quiesce.sys.linux.__kernel_timespec;
 import io.quiesce.sys.linux.io_uring_getevents_arg;

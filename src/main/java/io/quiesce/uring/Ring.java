@@ -1,6 +1,6 @@
 package io.quiesce.uring;
 
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.Syscalls;
 import io.quiesce.sys.SyscallException;
 import io.quiesce.sys.linux.LinuxH;
 import io.quiesce.sys.linux.io_cqring_offsets;

@@ -15,7 +15,7 @@ import java.lang.invoke.VarHandle;
  * The raw io_uring system calls: {@code io_uring_setup}, {@code io_uring_enter} and
  * {@code io_uring_register} through {@code syscall(2)} (glibc has no wrappers for them), and
  * {@code mmap}/{@code munmap} for the rings. A table with no policy, no retry and no logging,
- * like {@link io.quiesce.sys.Syscalls} is for epoll.
+ * like {@link io.quiesce.sys.raw.Syscalls} is for epoll.
  *
  * <p>{@code syscall} is variadic: every argument after the number is passed as a {@code long}
  * (the kernel's syscall entry reads whole registers and narrows them to the declared types),

@@ -6,7 +6,7 @@ import io.quiesce.reactor.Handle;
 import io.quiesce.reactor.Interest;
 import io.quiesce.reactor.Reactor;
 import io.quiesce.reactor.ReactorGroup;
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.Syscalls;
 import io.quiesce.testing.NoFdLeaks;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;

@@ -28,6 +28,8 @@ class WithoutMicrometerTest {
                 "--module-path", classes,
                 "--add-modules", "io.quiesce",
                 "--enable-native-access=io.quiesce",
+                // The smoke makes its eventfd with the raw table, which the module does not export.
+                "--add-exports", "io.quiesce/io.quiesce.sys.raw=ALL-UNNAMED",
                 "-cp", testClasses,
                 "io.quiesce.testing.ReactorSmoke") // outside the module's packages
                 .redirectErrorStream(true).start();

@@ -1,6 +1,7 @@
 package io.quiesce.net;
 
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.Syscalls;
+import io.quiesce.sys.raw.TestSyscalls;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -63,13 +64,13 @@ final class NetTesting {
     static long raiseFileLimit(long wanted) {
         Syscalls s = Syscalls.current();
         long[] lim = new long[2];
-        if (s.fileLimit(lim) < 0) {
+        if (TestSyscalls.current().fileLimit(lim) < 0) {
             return -1;
         }
         if (lim[0] < wanted) {
             long soft = lim[1] < 0 ? wanted : Math.min(wanted, lim[1]); // hard < 0: RLIM_INFINITY
-            s.setFileLimit(soft, lim[1]);
-            s.fileLimit(lim);
+            TestSyscalls.current().setFileLimit(soft, lim[1]);
+            TestSyscalls.current().fileLimit(lim);
         }
         return lim[0];
     }

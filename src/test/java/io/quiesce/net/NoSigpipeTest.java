@@ -3,7 +3,7 @@ package io.quiesce.net;
 import io.quiesce.reactor.ReactorGroup;
 import io.quiesce.sys.Errno;
 import io.quiesce.sys.SyscallFailure;
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.Syscalls;
 import io.quiesce.testing.NoFdLeaks;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;

@@ -1,7 +1,7 @@
 package io.quiesce.reactor;
 
 import io.quiesce.reactor.ReactorStats.Counter;
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.Syscalls;
 import io.quiesce.testing.NoFdLeaks;
 import io.quiesce.uring.EpollBatch;
 import io.quiesce.uring.Ring;

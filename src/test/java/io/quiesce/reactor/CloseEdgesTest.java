@@ -1,7 +1,8 @@
 package io.quiesce.reactor;
 
 import io.quiesce.reactor.ReactorStats.Counter;
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.Syscalls;
+import io.quiesce.sys.raw.TestSyscalls;
 import io.quiesce.testing.NoFdLeaks;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.RepeatedTest;
@@ -152,7 +153,7 @@ class CloseEdgesTest {
             sys.eventfdWrite(fd, 1); // readable, and stays so: level-triggered
             Handle h = (Handle) m.invoke(r, fd, Interest.READ | Interest.LEVEL, (EventHandler) (x, ready) -> {});
             roundTrips(r, 1);
-            int dup = sys.dup(fd); // the user's dup keeps the open file description alive
+            int dup = TestSyscalls.current().dup(fd); // the user's dup keeps the open file description alive
             assertTrue(dup >= 0);
             long stale = r.stats().get(Counter.STALE_EVENTS_DROPPED);
             long waits = r.stats().get(Counter.EPOLL_WAITS);
@@ -306,7 +307,7 @@ class CloseEdgesTest {
         int notEpoll = eventfd();
         assertEquals(r.epollFd(), dup2(notEpoll, r.epollFd()), "dup2 over the epoll fd");
         sys.close(notEpoll);
-        r.execute(() -> {}); // wake it: the next epoll_wait fails
+        nudgeUntilStopped(r); // wake it: the next wait fails
 
         var failed = r.terminationFuture().handle((v, t) -> t);
         completes(failed, "the failed reactor's stop");
@@ -325,6 +326,22 @@ class CloseEdgesTest {
         assertThrows(ClosedHandleException.class, () -> r.register(late, Interest.READ, recorder));
         sys.close(late); // refused, so still ours
         group.close(Duration.ofSeconds(10)); // returns: the group is stopped
+    }
+
+    /**
+     * Wakes {@code r} until its loop has failed. The batch backend may still have a wait armed on
+     * the old epoll file: a wakeup sent while it is parked there ends it, and the next wait, on
+     * the fd now named by the epoll's number, fails. Bounded.
+     */
+    private static void nudgeUntilStopped(Reactor r) throws InterruptedException {
+        for (int i = 0; i < 500 && !r.terminationFuture().isDone(); i++) {
+            try {
+                r.execute(() -> {});
+            } catch (RejectedExecutionException stopped) {
+                return;
+            }
+            Thread.sleep(10);
+        }
     }
 
     private static int dup2(int from, int to) throws Throwable {
@@ -356,17 +373,7 @@ class CloseEdgesTest {
         h.closeAsync(); // queued behind the gate; the loop fails right after it
         gate.countDown();
         completes(h.closeFuture(), "a close queued as the reactor failed");
-        // The batch backend may still have a wait armed on the old epoll file: a wakeup sent
-        // while it is parked there ends it, and the next wait, on the fd now named by the epoll's
-        // number, fails. Nudge (bounded) until it has.
-        for (int i = 0; i < 500 && !r.terminationFuture().isDone(); i++) {
-            try {
-                r.execute(() -> {});
-            } catch (RejectedExecutionException stopped) {
-                break;
-            }
-            Thread.sleep(10);
-        }
+        nudgeUntilStopped(r);
         completes(h.closeFuture(), "a close queued as the reactor failed");
         completes(r.terminationFuture().handle((v, t) -> null), "the failed reactor's stop");
     }

@@ -2,7 +2,8 @@ package io.quiesce.reactor;
 
 import io.quiesce.reactor.ReactorStats.Counter;
 import io.quiesce.reactor.internal.ReactorInternals;
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.Syscalls;
+import io.quiesce.sys.raw.TestSyscalls;
 import io.quiesce.testing.NoFdLeaks;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -39,7 +40,7 @@ class CloseMutantsTest {
 
     private int[] pipe() {
         int[] fds = new int[2];
-        assertEquals(0, sys.pipe(fds, Syscalls.O_NONBLOCK), "pipe2");
+        assertEquals(0, TestSyscalls.current().pipe(fds, TestSyscalls.O_NONBLOCK), "pipe2");
         return fds;
     }
 

@@ -1,8 +1,9 @@
 package io.quiesce.reactor;
 
 import io.quiesce.sys.Errno;
-import io.quiesce.sys.SockAddr;
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.SockAddr;
+import io.quiesce.sys.raw.Syscalls;
+import io.quiesce.sys.raw.TestSyscalls;
 import io.quiesce.testing.FdSnapshot;
 import io.quiesce.testing.NoFdLeaks;
 import org.junit.jupiter.api.Test;
@@ -49,8 +50,8 @@ class CloseOnExecTest {
             Set<Integer> ours = created.keySet();
             assertTrue(ours.size() >= 6, "2 epolls, 2 eventfds, a listener and an eventfd: " + ours);
 
-            int control = sys.dup(h.fd());
-            assertEquals(0, sys.fcntl(control, Syscalls.F_SETFD, 0), "clear FD_CLOEXEC on the control");
+            int control = TestSyscalls.current().dup(h.fd());
+            assertEquals(0, TestSyscalls.current().fcntl(control, TestSyscalls.F_SETFD, 0), "clear FD_CLOEXEC on the control");
             try {
                 Set<Integer> childFds = fdsOfAChild(arena);
                 assertTrue(childFds.contains(control), "the control proves inheritance is visible: " + childFds);
@@ -91,7 +92,7 @@ class CloseOnExecTest {
         envp.setAtIndex(ValueLayout.ADDRESS, 0, MemorySegment.NULL);
         MemorySegment pidOut = arena.allocate(ValueLayout.JAVA_INT);
         Syscalls sys = Syscalls.current();
-        int r = sys.posixSpawn(pidOut, arena.allocateFrom("/bin/sleep"), argv, envp);
+        int r = TestSyscalls.current().posixSpawn(pidOut, arena.allocateFrom("/bin/sleep"), argv, envp);
         assertEquals(0, r, () -> "posix_spawn: " + Errno.name(-r));
         int pid = pidOut.get(ValueLayout.JAVA_INT, 0);
         try {
@@ -103,7 +104,7 @@ class CloseOnExecTest {
             return fds;
         } finally {
             ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
-            assertEquals(pid, sys.waitpid(pid, arena.allocate(ValueLayout.JAVA_INT)));
+            assertEquals(pid, TestSyscalls.current().waitpid(pid, arena.allocate(ValueLayout.JAVA_INT)));
         }
     }
 }

@@ -1,5 +1,6 @@
 package io.quiesce.reactor;
 
+import io.quiesce.sys.raw.TestSyscalls;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -18,8 +19,8 @@ public final class CloseRaceStress {
         long seed = args.length > 2 && !args[2].isEmpty() ? Long.parseLong(args[2]) : System.nanoTime() ^ 0x5DEE_CE66_DL;
         int cpus = Runtime.getRuntime().availableProcessors();
         long[] limit = new long[2];
-        if (io.quiesce.sys.Syscalls.current().fileLimit(limit) == 0) { // room for the fds in flight
-            io.quiesce.sys.Syscalls.current().setFileLimit(Math.min(limit[1], 65_536), limit[1]);
+        if (TestSyscalls.current().fileLimit(limit) == 0) { // room for the fds in flight
+            TestSyscalls.current().setFileLimit(Math.min(limit[1], 65_536), limit[1]);
         }
         var torture = closes > 0
                 ? CloseRaceTorture.run(closes, 64, Math.max(2, cpus * 2), Math.max(2, cpus), Math.max(2, cpus))

@@ -2,7 +2,8 @@ package io.quiesce.reactor;
 
 import io.quiesce.reactor.ReactorStats.Counter;
 import io.quiesce.sys.Errno;
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.Syscalls;
+import io.quiesce.sys.raw.TestSyscalls;
 import io.quiesce.testing.FdSnapshot;
 
 import java.lang.foreign.Arena;
@@ -177,7 +178,7 @@ final class CloseRaceTorture {
 
     private Pair open() {
         int[] fds = new int[2];
-        int r = Syscalls.current().pipe(fds, Syscalls.O_NONBLOCK);
+        int r = TestSyscalls.current().pipe(fds, TestSyscalls.O_NONBLOCK);
         if (r < 0) {
             throw new IllegalStateException("pipe2: " + Errno.name(-r));
         }

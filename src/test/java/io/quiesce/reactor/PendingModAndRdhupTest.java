@@ -2,8 +2,9 @@ package io.quiesce.reactor;
 
 import io.quiesce.reactor.ReactorStats.Counter;
 import io.quiesce.net.WarmJdkSockets;
-import io.quiesce.sys.SockAddr;
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.SockAddr;
+import io.quiesce.sys.raw.Syscalls;
+import io.quiesce.sys.raw.TestSyscalls;
 import io.quiesce.testing.NoFdLeaks;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -114,7 +115,7 @@ class PendingModAndRdhupTest {
     @Test
     void aPeersShutWrReachesARawHandlerAsRdhupOnASocketpair() throws Exception {
         int[] fds = new int[2];
-        assertEquals(0, sys.socketpair(Syscalls.AF_UNIX, Syscalls.SOCK_STREAM | Syscalls.SOCK_NONBLOCK, 0, fds));
+        assertEquals(0, TestSyscalls.current().socketpair(TestSyscalls.AF_UNIX, Syscalls.SOCK_STREAM | Syscalls.SOCK_NONBLOCK, 0, fds));
         var readies = new LinkedBlockingQueue<Integer>();
         Handle h = reactor.register(fds[0], Interest.READ | Interest.PEER_CLOSED, (x, r) -> readies.add(r));
         roundTrips(reactor, 1);
@@ -124,10 +125,10 @@ class PendingModAndRdhupTest {
         assertEquals(Interest.READ, ready & Interest.READ, "end of stream is readable: " + Interest.toString(ready));
         try (Arena a = Arena.ofConfined()) {
             MemorySegment buf = a.allocate(16);
-            assertEquals(0, sys.recv(fds[0], buf, 16, 0), "EOF");
+            assertEquals(0, TestSyscalls.current().recv(fds[0], buf, 16, 0), "EOF");
             buf.setString(0, "still");
             assertEquals(5, sys.send(fds[0], buf, 5, Syscalls.MSG_NOSIGNAL), "this end still writes");
-            assertEquals(5, sys.recv(fds[1], buf, 16, 0), "the peer still reads");
+            assertEquals(5, TestSyscalls.current().recv(fds[1], buf, 16, 0), "the peer still reads");
         }
         h.close(Duration.ofSeconds(10));
         assertEquals(0, sys.close(fds[1]));
@@ -143,8 +144,8 @@ class PendingModAndRdhupTest {
             MemorySegment addr = a.allocate(SockAddr.MAX_SIZE);
             int len = SockAddr.encode(new InetSocketAddress(InetAddress.getLoopbackAddress(), listener.getLocalPort()), addr);
             assertEquals(0, sys.connect(fd, addr, len), "blocking connect to loopback");
-            int flags = sys.fcntl(fd, Syscalls.F_GETFL, 0);
-            assertEquals(0, sys.fcntl(fd, Syscalls.F_SETFL, flags | Syscalls.O_NONBLOCK));
+            int flags = TestSyscalls.current().fcntl(fd, TestSyscalls.F_GETFL, 0);
+            assertEquals(0, TestSyscalls.current().fcntl(fd, TestSyscalls.F_SETFL, flags | TestSyscalls.O_NONBLOCK));
             try (Socket peer = listener.accept()) {
                 peer.setSoTimeout(20_000);
                 var readies = new LinkedBlockingQueue<Integer>();
@@ -154,7 +155,7 @@ class PendingModAndRdhupTest {
                 int ready = awaitPeerClosed(readies);
                 assertEquals(0, ready & Interest.HANGUP, "half-close is not a hang-up: " + Interest.toString(ready));
                 MemorySegment buf = a.allocate(16);
-                assertEquals(0, sys.recv(fd, buf, 16, 0), "EOF");
+                assertEquals(0, TestSyscalls.current().recv(fd, buf, 16, 0), "EOF");
                 buf.setString(0, "half");
                 assertEquals(4, sys.send(fd, buf, 4, Syscalls.MSG_NOSIGNAL), "this end still writes");
                 assertArrayEquals("half".getBytes(), peer.getInputStream().readNBytes(4));

@@ -2,7 +2,8 @@ package io.quiesce.reactor;
 
 import io.quiesce.reactor.ReactorStats.Counter;
 import io.quiesce.sys.Errno;
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.Syscalls;
+import io.quiesce.sys.raw.TestSyscalls;
 import io.quiesce.testing.NoFdLeaks;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -110,7 +111,7 @@ class ReactorTest {
         // file description; without DEL a dup would keep the closed fd's registration firing.
         var events = new AtomicInteger();
         Handle h = reactor.register(eventfd(), Interest.READ | Interest.LEVEL, (handle, r) -> events.incrementAndGet());
-        int dup = sys.dup(h.fd());
+        int dup = TestSyscalls.current().dup(h.fd());
         assertTrue(dup >= 0);
         try {
             roundTrips(reactor, 1);
@@ -122,7 +123,7 @@ class ReactorTest {
             assertEquals(before, events.get(), "no event for the closed handle");
             assertEquals(staleBefore, reactor.stats().get(Counter.STALE_EVENTS_DROPPED),
                     "not even a dropped one: the kernel no longer has the registration");
-            assertEquals(7, sys.eventfdRead(dup));
+            assertEquals(7, TestSyscalls.current().eventfdRead(dup));
         } finally {
             sys.close(dup);
         }
@@ -141,7 +142,7 @@ class ReactorTest {
             }
         });
         Handle ok = reactor.register(eventfd(), Interest.READ, (handle, r) -> {
-            sys.eventfdRead(handle.fd());
+            TestSyscalls.current().eventfdRead(handle.fd());
             good.incrementAndGet();
         });
         roundTrips(reactor, 1);
@@ -477,7 +478,7 @@ class ReactorTest {
         // the syscall's error, naming the call, the fd and the errno.
         var cause = new AtomicReference<Throwable>();
         var closed = new CountDownLatch(1);
-        int dup = sys.dup(reactor.epollFd());
+        int dup = TestSyscalls.current().dup(reactor.epollFd());
         reactor.register(dup, Interest.READ, new EventHandler() {
             @Override public void onEvent(Handle handle, int ready) {}
             @Override public void onClose(Handle handle, Throwable c) {

@@ -1,6 +1,6 @@
 package io.quiesce.reactor;
 
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.Syscalls;
 
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;

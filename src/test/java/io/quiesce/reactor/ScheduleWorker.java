@@ -3,7 +3,8 @@ package io.quiesce.reactor;
 import io.quiesce.reactor.Tracked.HeldRef;
 import io.quiesce.reactor.Tracked.Kind;
 import io.quiesce.sys.Errno;
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.Syscalls;
+import io.quiesce.sys.raw.TestSyscalls;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -117,8 +118,8 @@ final class ScheduleWorker {
         int[] fds = new int[2];
         int r = switch (kind) {
             case EVENTFD -> fds[0] = sys.eventfd(0, Syscalls.EFD_NONBLOCK);
-            case PIPE_READ -> sys.pipe(fds, Syscalls.O_NONBLOCK);
-            default -> sys.socketpair(Syscalls.AF_UNIX, Syscalls.SOCK_STREAM | Syscalls.SOCK_NONBLOCK, 0, fds);
+            case PIPE_READ -> TestSyscalls.current().pipe(fds, TestSyscalls.O_NONBLOCK);
+            default -> TestSyscalls.current().socketpair(TestSyscalls.AF_UNIX, Syscalls.SOCK_STREAM | Syscalls.SOCK_NONBLOCK, 0, fds);
         };
         if (r < 0) {
             return; // EMFILE under a burst: skip
@@ -279,7 +280,7 @@ final class ScheduleWorker {
         return switch (kind) {
             case EVENTFD -> sys.eventfdWrite(fd, 1);
             case PIPE_WRITE -> sys.write(fd, buf, 8); // EPIPE once the reader closed (SIGPIPE is ignored by the JVM)
-            case SOCKET -> sys.send(fd, buf, 8, Syscalls.MSG_NOSIGNAL | Syscalls.MSG_DONTWAIT);
+            case SOCKET -> sys.send(fd, buf, 8, Syscalls.MSG_NOSIGNAL | TestSyscalls.MSG_DONTWAIT);
             case PIPE_READ -> 0;
         };
     }
@@ -345,7 +346,7 @@ final class ScheduleWorker {
             return;
         }
         try {
-            int d = sys.fcntl(t.fd, Syscalls.F_DUPFD_CLOEXEC, 0);
+            int d = TestSyscalls.current().fcntl(t.fd, TestSyscalls.F_DUPFD_CLOEXEC, 0);
             if (d >= 0) {
                 dups.add(new Dup(d, t.kind, t.pairId, t.identity));
             }

@@ -1,6 +1,7 @@
 package io.quiesce.reactor;
 
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.Syscalls;
+import io.quiesce.sys.raw.TestSyscalls;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -171,12 +172,12 @@ final class Tracked implements EventHandler {
     private boolean drain() {
         Syscalls sys = Syscalls.current();
         if (kind == Kind.EVENTFD) {
-            sys.eventfdRead(fd);
+            TestSyscalls.current().eventfdRead(fd);
             return false;
         }
         MemorySegment buf = READ_BUFFER.get();
         while (true) {
-            long n = kind == Kind.SOCKET ? sys.recv(fd, buf, buf.byteSize(), 0) : sys.read(fd, buf, buf.byteSize());
+            long n = kind == Kind.SOCKET ? TestSyscalls.current().recv(fd, buf, buf.byteSize(), 0) : sys.read(fd, buf, buf.byteSize());
             if (n == 0) {
                 return true;
             }

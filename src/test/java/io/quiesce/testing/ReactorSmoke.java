@@ -3,7 +3,7 @@ package io.quiesce.testing;
 import io.quiesce.reactor.Handle;
 import io.quiesce.reactor.Interest;
 import io.quiesce.reactor.ReactorGroup;
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.Syscalls;
 
 import java.time.Duration;
 import java.util.concurrent.CountDownLatch;

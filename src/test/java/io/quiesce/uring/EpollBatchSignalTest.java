@@ -1,6 +1,7 @@
 package io.quiesce.uring;
 
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.Syscalls;
+import io.quiesce.sys.raw.TestSyscalls;
 import io.quiesce.sys.linux.LinuxH;
 import io.quiesce.testing.NoFdLeaks;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -17,7 +18,7 @@ import java.nio.file.Path;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
-import static io.quiesce.sys.Syscalls.*;
+import static io.quiesce.sys.raw.Syscalls.*;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
@@ -87,7 +88,7 @@ class EpollBatchSignalTest {
         long t = tid.get(10, TimeUnit.SECONDS);
         for (int i = 0; i < 5; i++) { // five signals, each sent while the thread is in the enter
             awaitInIoUringEnter(t);
-            assertEquals(0, syscall(LinuxH.SYS_tgkill(), Syscalls.pid(), t, LinuxH.SIGPIPE()));
+            assertEquals(0, syscall(LinuxH.SYS_tgkill(), TestSyscalls.pid(), t, LinuxH.SIGPIPE()));
         }
         awaitInIoUringEnter(t);
         assertFalse(outcome.isDone(), "the signals did not end the wait");

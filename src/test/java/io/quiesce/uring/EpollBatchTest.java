@@ -1,7 +1,8 @@
 package io.quiesce.uring;
 
 import io.quiesce.sys.Errno;
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.Syscalls;
+import io.quiesce.sys.raw.TestSyscalls;
 import io.quiesce.testing.NoFdLeaks;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -21,7 +22,8 @@ import java.util.Random;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
-import static io.quiesce.sys.Syscalls.*;
+import static io.quiesce.sys.raw.Syscalls.*;
+import static io.quiesce.sys.raw.TestSyscalls.*;
 import static org.junit.jupiter.api.Assertions.*;
 
 /** The batched wait on the real kernel: ops and wait in one enter, per-op results, fallbacks. */
@@ -110,9 +112,9 @@ class EpollBatchTest {
     void delIsAppliedBeforeSubmitAndWaitReturnsSoNoGhostOutlivesClose() throws Exception {
         open(EpollBatch.Options.defaults());
         int[] pair = new int[2];
-        assertEquals(0, sys.socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, pair));
+        assertEquals(0, TestSyscalls.current().socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, pair));
         int peer = track(pair[1]);
-        int dup = track(sys.dup(pair[0]));
+        int dup = track(TestSyscalls.current().dup(pair[0]));
         batch.queueCtl(EPOLL_CTL_ADD, pair[0], EPOLLIN, 7);
         assertEquals(0, batch.submitAndWait(0));
         batch.clearResults();

@@ -2,7 +2,8 @@ package io.quiesce.uring;
 
 import io.quiesce.sys.Errno;
 import io.quiesce.sys.SyscallException;
-import io.quiesce.sys.Syscalls;
+import io.quiesce.sys.raw.Syscalls;
+import io.quiesce.sys.raw.TestSyscalls;
 import io.quiesce.testing.NoFdLeaks;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -18,7 +19,8 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
-import static io.quiesce.sys.Syscalls.*;
+import static io.quiesce.sys.raw.Syscalls.*;
+import static io.quiesce.sys.raw.TestSyscalls.*;
 import static org.junit.jupiter.api.Assertions.*;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
@@ -97,7 +99,7 @@ class RingTest {
 
     @Test
     void ringFdIsCloseOnExec() {
-        int flags = sys.fcntl(ring.fd(), F_GETFD, 0);
+        int flags = TestSyscalls.current().fcntl(ring.fd(), F_GETFD, 0);
         assertTrue(flags >= 0);
         assertEquals(FD_CLOEXEC, flags & FD_CLOEXEC, "io_uring_setup installs O_CLOEXEC");
     }

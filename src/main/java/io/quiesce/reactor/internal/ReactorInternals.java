@@ -3,6 +3,9 @@ package io.quiesce.reactor.internal;
 import io.quiesce.reactor.EventHandler;
 import io.quiesce.reactor.Handle;
 import io.quiesce.reactor.Reactor;
+import io.quiesce.reactor.ReactorStats;
+
+import java.util.function.Supplier;
 
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
@@ -16,12 +19,23 @@ import java.lang.invoke.MethodType;
  */
 public final class ReactorInternals {
     private static final MethodHandle REGISTER_OWNED;
+    private static final MethodHandle LOCAL;
+    private static final MethodHandle ADD;
+    private static final MethodHandle INCREMENT;
 
     static {
         try {
             var lookup = MethodHandles.privateLookupIn(Reactor.class, MethodHandles.lookup());
             REGISTER_OWNED = lookup.findVirtual(Reactor.class, "registerOwned",
                     MethodType.methodType(Handle.class, int.class, int.class, EventHandler.class));
+            LOCAL = lookup.findVirtual(Reactor.class, "local",
+                    MethodType.methodType(Object.class, Class.class, Supplier.class));
+            // Static final handles called with invokeExact: the JIT inlines them like a direct call,
+            // so the per-read and per-write counts cost what they did as public methods.
+            ADD = lookup.findVirtual(ReactorStats.class, "add",
+                    MethodType.methodType(void.class, ReactorStats.Counter.class, long.class));
+            INCREMENT = lookup.findVirtual(ReactorStats.class, "increment",
+                    MethodType.methodType(void.class, ReactorStats.Counter.class));
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -42,6 +56,60 @@ public final class ReactorInternals {
     public static Handle registerOwned(Reactor reactor, int fd, int interest, EventHandler handler) {
         try {
             return (Handle) REGISTER_OWNED.invokeExact(reactor, fd, interest, handler);
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    /**
+     * Reactor thread only: the per-reactor object of type {@code key}, made by {@code factory} on
+     * first use and closed (if {@link AutoCloseable}) when the reactor stops.
+     *
+     * @param reactor the calling thread's reactor
+     * @param key the object's class, used as its key
+     * @param factory makes the object, on this thread
+     * @param <T> the object's type
+     * @return the object
+     * @throws IllegalStateException if called from another thread
+     */
+    public static <T> T local(Reactor reactor, Class<T> key, Supplier<? extends T> factory) {
+        try {
+            return key.cast((Object) LOCAL.invokeExact(reactor, (Class<?>) key, (Supplier<?>) factory));
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    /**
+     * Adds to a reactor counter. <b>Reactor thread only</b>: each counter has that one writer.
+     *
+     * @param stats the reactor's statistics
+     * @param c the counter
+     * @param delta the amount
+     */
+    public static void add(ReactorStats stats, ReactorStats.Counter c, long delta) {
+        try {
+            ADD.invokeExact(stats, c, delta);
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    /**
+     * Adds one to a reactor counter. <b>Reactor thread only.</b>
+     *
+     * @param stats the reactor's statistics
+     * @param c the counter
+     */
+    public static void increment(ReactorStats stats, ReactorStats.Counter c) {
+        try {
+            INCREMENT.invokeExact(stats, c);
         } catch (RuntimeException | Error e) {
             throw e;
         } catch (Throwable t) {

@@ -1,11 +1,9 @@
-package io.quiesce.sys;
+package io.quiesce.sys.raw;
 
 import io.quiesce.sys.linux.LinuxH;
 import io.quiesce.sys.linux.cpu_set_t;
 import io.quiesce.sys.linux.epoll_event;
-import io.quiesce.sys.linux.itimerspec;
 import io.quiesce.sys.linux.msghdr;
-import io.quiesce.sys.linux.rlimit;
 import io.quiesce.sys.linux.timespec;
 
 import java.lang.foreign.Arena;
@@ -30,7 +28,7 @@ import java.lang.invoke.VarHandle;
  *
  * <p>Every method returns what the kernel returns, with failure as {@code -errno}: callers
  * treat {@code -EAGAIN} and {@code -EINTR} as values and hand anything they cannot handle to
- * {@link Errno#check}. The one policy here is that every fd-creating call adds its
+ * {@link io.quiesce.sys.Errno#check}. The one policy here is that every fd-creating call adds its
  * close-on-exec flag, so no fd Quiesce makes is inherited across {@code exec}
  * ({@code epoll-semantics-ofd-dup-fork.txt}).
  *
@@ -51,14 +49,12 @@ public final class Syscalls {
     public static final int EPOLL_CTL_MOD = LinuxH.EPOLL_CTL_MOD();
     public static final int EPOLL_CTL_DEL = LinuxH.EPOLL_CTL_DEL();
     public static final int EFD_NONBLOCK = LinuxH.EFD_NONBLOCK();
-    public static final int EFD_CLOEXEC = LinuxH.EFD_CLOEXEC();
-    public static final int EFD_SEMAPHORE = LinuxH.EFD_SEMAPHORE();
+    private static final int EFD_CLOEXEC = LinuxH.EFD_CLOEXEC();
     public static final int AF_INET = LinuxH.AF_INET();
     public static final int AF_INET6 = LinuxH.AF_INET6();
-    public static final int AF_UNIX = LinuxH.AF_UNIX();
     public static final int SOCK_STREAM = LinuxH.SOCK_STREAM();
     public static final int SOCK_NONBLOCK = LinuxH.SOCK_NONBLOCK();
-    public static final int SOCK_CLOEXEC = LinuxH.SOCK_CLOEXEC();
+    private static final int SOCK_CLOEXEC = LinuxH.SOCK_CLOEXEC();
     public static final int SOL_SOCKET = LinuxH.SOL_SOCKET();
     public static final int SO_REUSEADDR = LinuxH.SO_REUSEADDR();
     public static final int SO_REUSEPORT = LinuxH.SO_REUSEPORT();
@@ -69,23 +65,8 @@ public final class Syscalls {
     public static final int SO_LINGER = LinuxH.SO_LINGER();
     public static final int IPPROTO_TCP = LinuxH.IPPROTO_TCP();
     public static final int TCP_NODELAY = LinuxH.TCP_NODELAY();
-    public static final int SHUT_RD = LinuxH.SHUT_RD();
     public static final int SHUT_WR = LinuxH.SHUT_WR();
-    public static final int SHUT_RDWR = LinuxH.SHUT_RDWR();
     public static final int MSG_NOSIGNAL = LinuxH.MSG_NOSIGNAL();
-    public static final int MSG_DONTWAIT = LinuxH.MSG_DONTWAIT();
-    public static final int F_GETFD = LinuxH.F_GETFD();
-    public static final int F_SETFD = LinuxH.F_SETFD();
-    public static final int F_GETFL = LinuxH.F_GETFL();
-    public static final int F_SETFL = LinuxH.F_SETFL();
-    public static final int F_DUPFD_CLOEXEC = LinuxH.F_DUPFD_CLOEXEC();
-    public static final int FD_CLOEXEC = LinuxH.FD_CLOEXEC();
-    public static final int O_NONBLOCK = LinuxH.O_NONBLOCK();
-    public static final int O_CLOEXEC = LinuxH.O_CLOEXEC();
-    public static final int TFD_NONBLOCK = LinuxH.TFD_NONBLOCK();
-    public static final int TFD_CLOEXEC = LinuxH.TFD_CLOEXEC();
-    public static final int CLOCK_MONOTONIC = LinuxH.CLOCK_MONOTONIC();
-    public static final int RLIMIT_NOFILE = LinuxH.RLIMIT_NOFILE();
     public static final int SOMAXCONN = LinuxH.SOMAXCONN();
 
     /** Size of one {@code struct epoll_event}: 12 bytes, packed on x86_64. */
@@ -112,6 +93,14 @@ public final class Syscalls {
     /** Same, for a call that never blocks on Quiesce's non-blocking fds. */
     static MethodHandle withErrnoCritical(MemorySegment address, FunctionDescriptor fd) {
         return LINKER.downcallHandle(address, fd, ERRNO, CRITICAL);
+    }
+
+    /**
+     * Same as {@link #withErrno} for a variadic C function; {@code firstVariadicArg} is the index
+     * of its first variadic parameter, which the ABI may pass differently from a fixed one.
+     */
+    static MethodHandle withErrnoVariadic(MemorySegment address, FunctionDescriptor fd, int firstVariadicArg) {
+        return LINKER.downcallHandle(address, fd, Linker.Option.firstVariadicArg(firstVariadicArg), ERRNO);
     }
 
     /**
@@ -151,14 +140,8 @@ public final class Syscalls {
             withErrnoCritical(LinuxH.read$address(), LinuxH.read$descriptor());
     private static final MethodHandle WRITE =
             withErrnoCritical(LinuxH.write$address(), LinuxH.write$descriptor());
-    private static final MethodHandle READV =
-            withErrnoCritical(LinuxH.readv$address(), LinuxH.readv$descriptor());
-    private static final MethodHandle WRITEV =
-            withErrnoCritical(LinuxH.writev$address(), LinuxH.writev$descriptor());
     private static final MethodHandle SEND =
             withErrnoCritical(LinuxH.send$address(), LinuxH.send$descriptor());
-    private static final MethodHandle RECV =
-            withErrnoCritical(LinuxH.recv$address(), LinuxH.recv$descriptor());
     private static final MethodHandle SENDMSG =
             withErrnoCritical(LinuxH.sendmsg$address(), LinuxH.sendmsg$descriptor());
     /** Not critical: {@code close} can block (SO_LINGER, last reference to a file). */
@@ -166,8 +149,6 @@ public final class Syscalls {
             withErrno(LinuxH.close$address(), LinuxH.close$descriptor());
     private static final MethodHandle SOCKET =
             withErrno(LinuxH.socket$address(), LinuxH.socket$descriptor());
-    private static final MethodHandle SOCKETPAIR =
-            withErrno(LinuxH.socketpair$address(), LinuxH.socketpair$descriptor());
     private static final MethodHandle BIND =
             withErrno(LinuxH.bind$address(), unionArgsAsPointers(LinuxH.bind$descriptor()));
     private static final MethodHandle LISTEN =
@@ -186,31 +167,8 @@ public final class Syscalls {
             withErrno(LinuxH.getpeername$address(), unionArgsAsPointers(LinuxH.getpeername$descriptor()));
     private static final MethodHandle SHUTDOWN =
             withErrno(LinuxH.shutdown$address(), LinuxH.shutdown$descriptor());
-    /** {@code fcntl(int, int, ...)} is variadic: the third argument is its first variadic one. */
-    private static final MethodHandle FCNTL = LINKER.downcallHandle(LinuxH.fcntl.address(),
-            FunctionDescriptor.of(LinuxH.C_INT, LinuxH.C_INT, LinuxH.C_INT, LinuxH.C_INT),
-            Linker.Option.firstVariadicArg(2), ERRNO);
-    private static final MethodHandle PIPE2 =
-            withErrno(LinuxH.pipe2$address(), LinuxH.pipe2$descriptor());
-    private static final MethodHandle TIMERFD_CREATE =
-            withErrno(LinuxH.timerfd_create$address(), LinuxH.timerfd_create$descriptor());
-    private static final MethodHandle TIMERFD_SETTIME =
-            withErrno(LinuxH.timerfd_settime$address(), LinuxH.timerfd_settime$descriptor());
     private static final MethodHandle SCHED_SETAFFINITY =
             withErrno(LinuxH.sched_setaffinity$address(), LinuxH.sched_setaffinity$descriptor());
-    private static final MethodHandle SCHED_GETCPU =
-            plain(LinuxH.sched_getcpu$address(), LinuxH.sched_getcpu$descriptor());
-    private static final MethodHandle GETRLIMIT =
-            withErrno(LinuxH.getrlimit$address(), LinuxH.getrlimit$descriptor());
-    private static final MethodHandle SETRLIMIT =
-            withErrno(LinuxH.setrlimit$address(), LinuxH.setrlimit$descriptor());
-    /** posix_spawn reports failure in its return value, not errno. */
-    private static final MethodHandle POSIX_SPAWN =
-            plain(LinuxH.posix_spawn$address(), LinuxH.posix_spawn$descriptor());
-    private static final MethodHandle WAITPID =
-            withErrno(LinuxH.waitpid$address(), LinuxH.waitpid$descriptor());
-    private static final MethodHandle GETPID =
-            plain(LinuxH.getpid$address(), LinuxH.getpid$descriptor());
 
     private static final ThreadLocal<Syscalls> CURRENT =
             ThreadLocal.withInitial(() -> new Syscalls(Arena.ofAuto()));
@@ -231,11 +189,11 @@ public final class Syscalls {
      * @param arena where the per-thread memory is allocated (a reactor's confined arena)
      */
     public Syscalls(Arena arena) {
-        this.capture = arena.allocate(CAPTURE_LAYOUT);
+        this.capture = allocateCapture(arena);
         this.scratchEvent = arena.allocate(epoll_event.layout());
         this.scratchLong = arena.allocate(ValueLayout.JAVA_LONG);
         this.scratchInt2 = arena.allocate(ValueLayout.JAVA_INT, 2);
-        this.scratchTime = arena.allocate(itimerspec.layout());
+        this.scratchTime = arena.allocate(timespec.layout());
         this.scratchCpuSet = arena.allocate(cpu_set_t.layout());
         this.scratchMsg = arena.allocate(msghdr.layout()); // zeroed: no name, no control data
     }
@@ -246,6 +204,16 @@ public final class Syscalls {
     }
 
     private int errno() {
+        return errno(capture);
+    }
+
+    /** {@return a segment the JVM fills with errno after a call linked by {@link #withErrno}} */
+    static MemorySegment allocateCapture(Arena arena) {
+        return arena.allocate(CAPTURE_LAYOUT);
+    }
+
+    /** {@return the errno a call left in {@code capture}} */
+    static int errno(MemorySegment capture) {
         return (int) ERRNO_VALUE.get(capture, 0L);
     }
 
@@ -257,7 +225,7 @@ public final class Syscalls {
         return r < 0 ? -errno() : r;
     }
 
-    private static AssertionError linkFailure(Throwable t) {
+    static AssertionError linkFailure(Throwable t) {
         return new AssertionError("downcall failed to link or invoke", t);
     }
 
@@ -353,17 +321,6 @@ public final class Syscalls {
         return write(fd, scratchLong, 8);
     }
 
-    /**
-     * Reads and resets an eventfd's counter.
-     *
-     * @return the counter (at least 1), or {@code -errno} ({@code -EAGAIN} when it is 0 and the fd
-     *         is non-blocking)
-     */
-    public long eventfdRead(int fd) {
-        long r = read(fd, scratchLong, 8);
-        return r < 0 ? r : scratchLong.get(ValueLayout.JAVA_LONG, 0);
-    }
-
     // ---- plain I/O ----
 
     /**
@@ -387,33 +344,6 @@ public final class Syscalls {
     public long write(int fd, MemorySegment buf, long count) {
         try {
             return ret((long) WRITE.invokeExact(capture, fd, buf, count));
-        } catch (Throwable t) {
-            throw linkFailure(t);
-        }
-    }
-
-    /**
-     * {@code readv(fd, iov, iovcnt)}.
-     *
-     * @return bytes read, 0 at EOF, or {@code -errno}
-     */
-    public long readv(int fd, MemorySegment iov, int iovCount) {
-        try {
-            return ret((long) READV.invokeExact(capture, fd, iov, iovCount));
-        } catch (Throwable t) {
-            throw linkFailure(t);
-        }
-    }
-
-    /**
-     * {@code writev(fd, iov, iovcnt)}. Note: on a socket whose peer is gone this raises SIGPIPE,
-     * which the JVM ignores, so the caller sees {@code -EPIPE}; sockets use {@link #send}.
-     *
-     * @return bytes written or {@code -errno}
-     */
-    public long writev(int fd, MemorySegment iov, int iovCount) {
-        try {
-            return ret((long) WRITEV.invokeExact(capture, fd, iov, iovCount));
         } catch (Throwable t) {
             throw linkFailure(t);
         }
@@ -451,19 +381,6 @@ public final class Syscalls {
     }
 
     /**
-     * {@code recv(fd, buf, count, flags)}.
-     *
-     * @return bytes received, 0 at EOF, or {@code -errno}
-     */
-    public long recv(int fd, MemorySegment buf, long count, int flags) {
-        try {
-            return ret((long) RECV.invokeExact(capture, fd, buf, count, flags));
-        } catch (Throwable t) {
-            throw linkFailure(t);
-        }
-    }
-
-    /**
      * {@code close(fd)}.
      *
      * @return 0 or {@code -errno}
@@ -476,50 +393,6 @@ public final class Syscalls {
         }
     }
 
-    /**
-     * {@code fcntl(fd, cmd, arg)}.
-     *
-     * @return the command's result or {@code -errno}
-     */
-    public int fcntl(int fd, int cmd, int arg) {
-        try {
-            return ret((int) FCNTL.invokeExact(capture, fd, cmd, arg));
-        } catch (Throwable t) {
-            throw linkFailure(t);
-        }
-    }
-
-    /**
-     * A close-on-exec duplicate of {@code fd} ({@code F_DUPFD_CLOEXEC}).
-     *
-     * @return the new fd or {@code -errno}
-     */
-    public int dup(int fd) {
-        return fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    }
-
-    /**
-     * {@code pipe2(fds, flags | O_CLOEXEC)}.
-     *
-     * @param fds receives the read end at index 0 and the write end at index 1
-     * @return 0 or {@code -errno}
-     */
-    public int pipe(int[] fds, int flags) {
-        try {
-            int r = ret((int) PIPE2.invokeExact(capture, scratchInt2, flags | O_CLOEXEC));
-            return r == 0 ? readFdPair(fds) : r;
-        } catch (Throwable t) {
-            throw linkFailure(t);
-        }
-    }
-
-    /** Copies the two fds {@code pipe2}/{@code socketpair} wrote into scratch memory. @return 0 */
-    private int readFdPair(int[] fds) {
-        fds[0] = scratchInt2.getAtIndex(ValueLayout.JAVA_INT, 0);
-        fds[1] = scratchInt2.getAtIndex(ValueLayout.JAVA_INT, 1);
-        return 0;
-    }
-
     // ---- sockets ----
 
     /**
@@ -530,22 +403,6 @@ public final class Syscalls {
     public int socket(int domain, int type, int protocol) {
         try {
             return ret((int) SOCKET.invokeExact(capture, domain, type | SOCK_CLOEXEC, protocol));
-        } catch (Throwable t) {
-            throw linkFailure(t);
-        }
-    }
-
-    /**
-     * {@code socketpair(domain, type | SOCK_CLOEXEC, protocol, fds)}.
-     *
-     * @param fds receives the two connected ends
-     * @return 0 or {@code -errno}
-     */
-    public int socketpair(int domain, int type, int protocol, int[] fds) {
-        try {
-            int r = ret((int) SOCKETPAIR.invokeExact(capture, domain, type | SOCK_CLOEXEC, protocol,
-                    scratchInt2));
-            return r == 0 ? readFdPair(fds) : r;
         } catch (Throwable t) {
             throw linkFailure(t);
         }
@@ -688,39 +545,6 @@ public final class Syscalls {
     // ---- timers, scheduling, limits ----
 
     /**
-     * {@code timerfd_create(clock, flags | TFD_CLOEXEC)}.
-     *
-     * @return the fd or {@code -errno}
-     */
-    public int timerfdCreate(int clock, int flags) {
-        try {
-            return ret((int) TIMERFD_CREATE.invokeExact(capture, clock, flags | TFD_CLOEXEC));
-        } catch (Throwable t) {
-            throw linkFailure(t);
-        }
-    }
-
-    /**
-     * Arms ({@code initialNanos > 0}) or disarms ({@code 0}) a timerfd, relative to now.
-     *
-     * @return 0 or {@code -errno}
-     */
-    public int timerfdSettime(int fd, long initialNanos, long intervalNanos) {
-        MemorySegment interval = itimerspec.it_interval(scratchTime);
-        MemorySegment value = itimerspec.it_value(scratchTime);
-        timespec.tv_sec(interval, intervalNanos / 1_000_000_000L);
-        timespec.tv_nsec(interval, intervalNanos % 1_000_000_000L);
-        timespec.tv_sec(value, initialNanos / 1_000_000_000L);
-        timespec.tv_nsec(value, initialNanos % 1_000_000_000L);
-        try {
-            return ret((int) TIMERFD_SETTIME.invokeExact(capture, fd, 0, scratchTime,
-                    MemorySegment.NULL));
-        } catch (Throwable t) {
-            throw linkFailure(t);
-        }
-    }
-
-    /**
      * Pins the calling thread to one CPU.
      *
      * @return 0 or {@code -errno}
@@ -737,91 +561,4 @@ public final class Syscalls {
         }
     }
 
-    /** {@return the CPU the calling thread runs on} */
-    public static int currentCpu() {
-        try {
-            return (int) SCHED_GETCPU.invokeExact();
-        } catch (Throwable t) {
-            throw linkFailure(t);
-        }
-    }
-
-    /**
-     * {@code posix_spawn(pid, path, NULL, NULL, argv, envp)}: starts a program that inherits
-     * every fd of this process not marked close-on-exec (unlike {@link ProcessBuilder}, which
-     * closes them all in the child), which is what a test of close-on-exec needs.
-     *
-     * @param pidOut receives the child's pid (a C {@code int})
-     * @param path the program, a NUL-terminated C string
-     * @param argv NULL-terminated array of C strings
-     * @param envp NULL-terminated array of C strings
-     * @return 0 or {@code -error}
-     */
-    public int posixSpawn(MemorySegment pidOut, MemorySegment path, MemorySegment argv, MemorySegment envp) {
-        try {
-            int r = (int) POSIX_SPAWN.invokeExact(pidOut, path, MemorySegment.NULL, MemorySegment.NULL, argv, envp);
-            return -r;
-        } catch (Throwable t) {
-            throw linkFailure(t);
-        }
-    }
-
-    /**
-     * {@code waitpid(pid, status, 0)}.
-     *
-     * @param status receives the wait status (a C {@code int})
-     * @return the pid or {@code -errno}
-     */
-    public int waitpid(int pid, MemorySegment status) {
-        try {
-            return ret((int) WAITPID.invokeExact(capture, pid, status, 0));
-        } catch (Throwable t) {
-            throw linkFailure(t);
-        }
-    }
-
-    /** {@return this process's id} */
-    public static int pid() {
-        try {
-            return (int) GETPID.invokeExact();
-        } catch (Throwable t) {
-            throw linkFailure(t);
-        }
-    }
-
-    /**
-     * {@code getrlimit(RLIMIT_NOFILE)}.
-     *
-     * @param out receives {soft, hard}
-     * @return 0 or {@code -errno}
-     */
-    public int fileLimit(long[] out) {
-        MemorySegment lim = scratchTime.asSlice(0, rlimit.layout().byteSize());
-        try {
-            int r = ret((int) GETRLIMIT.invokeExact(capture, RLIMIT_NOFILE, lim));
-            if (r == 0) {
-                out[0] = rlimit.rlim_cur(lim);
-                out[1] = rlimit.rlim_max(lim);
-            }
-            return r;
-        } catch (Throwable t) {
-            throw linkFailure(t);
-        }
-    }
-
-    /**
-     * {@code setrlimit(RLIMIT_NOFILE, {soft, hard})}.
-     *
-     * @return 0 or {@code -errno}
-     */
-    public int setFileLimit(long soft, long hard) {
-        MemorySegment lim = scratchTime.asSlice(0, rlimit.layout().byteSize());
-        rlimit.rlim_cur(lim, soft);
-        rlimit.rlim_max(lim, hard);
-        try {
-            return ret((int) SETRLIMIT.invokeExact(capture, RLIMIT_NOFILE, lim));
-        } catch (Throwable t) {
-            throw linkFailure(t);
-        }
-    }
 }

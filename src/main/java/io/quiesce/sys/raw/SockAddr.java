@@ -1,4 +1,4 @@
-package io.quiesce.sys;
+package io.quiesce.sys.raw;
 
 import io.quiesce.sys.linux.sockaddr_in;
 import io.quiesce.sys.linux.sockaddr_in6;
