@@ -17,7 +17,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Supplier;
 
 /**
@@ -55,8 +54,6 @@ public final class Reactor implements Executor {
     private static final long WAKE_TOKEN = -1L;
     private static final int MAX_TASKS_PER_ITERATION = 4096;
     private static final VarHandle EPOCH;
-    /** The batch backend's unavailability is logged once per process, not once per reactor. */
-    private static final AtomicBoolean FALLBACK_LOGGED = new AtomicBoolean();
     /** How the batch backend builds its ring; tests narrow the probe to force a fallback. */
     static volatile EpollBatch.Options batchOptions = EpollBatch.Options.defaults();
 
@@ -90,14 +87,10 @@ public final class Reactor implements Executor {
     private final ReactorLocals locals = new ReactorLocals();
     private Syscalls sys;
     private InterestBatch batch;
-    private MemorySegment events;
-    private int maxEvents;
-    private Arena arena;
-    private boolean pwait2 = true;
+    private EventWait wait;
+    /** Made once: a method reference evaluated per flush would allocate on the event path. */
+    private final InterestBatch.FailureSink registrationFailed = this::registrationFailed;
     private boolean shutdownStarted;
-    /** The io_uring ring of the batch backend, or null on plain epoll. */
-    private EpollBatch ring;
-    private long ringEntersCounted;
     private volatile ReactorGroup.Io ioInUse = ReactorGroup.Io.EPOLL;
 
     Reactor(int index, ReactorGroup.Options options) throws SyscallException {
@@ -419,11 +412,9 @@ public final class Reactor implements Executor {
         CURRENT.set(this);
         Throwable failure = null;
         try (Arena a = Arena.ofConfined()) {
-            arena = a;
             sys = new Syscalls(a);
             batch = new InterestBatch(sys, epfd, stats);
-            maxEvents = options.initialEvents();
-            events = a.allocate(Syscalls.EPOLL_EVENT_SIZE * maxEvents, 8);
+            wait = new EventWait(sys, epfd, a, stats, batch, registrationFailed, options.initialEvents(), options.maxEvents());
             if (options.pinCpus()) {
                 int cpu = index % Runtime.getRuntime().availableProcessors();
                 int r = sys.pinCurrentThread(cpu);
@@ -431,8 +422,8 @@ public final class Reactor implements Executor {
                     LOG.log(System.Logger.Level.WARNING, "sched_setaffinity(cpu {0}): {1}", cpu, Errno.name(-r));
                 }
             }
-            if (options.io() == ReactorGroup.Io.BATCH) {
-                openRing();
+            if (options.io() == ReactorGroup.Io.BATCH && wait.useBatch(batchOptions)) {
+                ioInUse = ReactorGroup.Io.BATCH;
             }
             running.complete(null);
             try {
@@ -449,9 +440,7 @@ public final class Reactor implements Executor {
             closes.adoptOrphans(this::processClose);
             finishCloses();
             locals.closeAll();
-            if (ring != null) {
-                ring.close(); // on this thread: the ring is single-issuer
-            }
+            wait.close(); // on this thread: the ring is single-issuer
         } catch (Throwable t) {
             if (failure == null) {
                 failure = t;
@@ -474,21 +463,6 @@ public final class Reactor implements Executor {
         }
     }
 
-    /** The batch backend, or a logged reason to stay on plain epoll. */
-    private void openRing() {
-        try {
-            ring = EpollBatch.open(epfd, events, maxEvents, arena, batchOptions);
-            batch.useRing(ring);
-            ring.onInterrupt(() -> stats.increment(Counter.EPOLL_WAITS_INTERRUPTED));
-            ioInUse = ReactorGroup.Io.BATCH;
-        } catch (EpollBatch.UnavailableException e) {
-            if (FALLBACK_LOGGED.compareAndSet(false, true)) {
-                LOG.log(System.Logger.Level.WARNING, "io_uring batch backend unavailable ({0}); reactors use plain epoll",
-                        e.getMessage());
-            }
-        }
-    }
-
     private void loop() throws SyscallException {
         long busySince = System.nanoTime();
         while (true) {
@@ -497,7 +471,7 @@ public final class Reactor implements Executor {
                 timers.runDue(System.nanoTime(), stats, index);
             }
             if (!batch.isEmpty()) {
-                batch.flush(this::registrationFailed);
+                batch.flush(registrationFailed);
             }
             finishCloses();
             if (shutdownRequested && shutdownStep()) {
@@ -511,7 +485,7 @@ public final class Reactor implements Executor {
             long before = System.nanoTime();
             stats.add(Counter.BUSY_NANOS, before - busySince);
             stats.parking(before); // a reader credits the wait in progress (an idle reactor reads idle)
-            int n = ring != null ? ringWait(timeoutNanos) : epollWait(timeoutNanos);
+            int n = wait.await(timeoutNanos);
             inbox.awake();
             busySince = System.nanoTime();
             stats.woke(busySince - before);
@@ -523,14 +497,7 @@ public final class Reactor implements Executor {
             dispatch(n);
             advanceEpoch();
             finishCloses();
-            if (n == maxEvents && maxEvents < options.maxEvents() && (ring == null || !ring.waitInFlight())) {
-                maxEvents = Math.min(maxEvents * 2, options.maxEvents());
-                events = arena.allocate(Syscalls.EPOLL_EVENT_SIZE * maxEvents, 8);
-                if (ring != null) {
-                    ring.setEvents(events, maxEvents);
-                }
-                stats.increment(Counter.EVENT_ARRAY_GROWTHS);
-            }
+            wait.growIfFull(n);
         }
     }
 
@@ -544,73 +511,8 @@ public final class Reactor implements Executor {
         return timers.nanosUntilNext(System.nanoTime());
     }
 
-    /**
-     * {@code epoll_wait} for at most {@code timeoutNanos} ({@code -1}: no limit). EINTR (a signal
-     * arrived; a sampling profiler sends them all the time) waits again for what is left until
-     * the deadline, not for the whole timeout again, so signals never postpone a timer.
-     */
-    private int epollWait(long timeoutNanos) throws SyscallException {
-        long deadline = timeoutNanos > 0 ? System.nanoTime() + timeoutNanos : 0;
-        long remaining = timeoutNanos;
-        while (true) {
-            int n;
-            if (pwait2) {
-                n = sys.epollWaitNanos(epfd, events, maxEvents, remaining);
-                if (n == -Errno.ENOSYS) { // Linux < 5.11: millisecond timeouts, rounded up
-                    pwait2 = false;
-                    continue;
-                }
-            } else {
-                int millis = remaining < 0 ? -1 : (int) Math.min(Integer.MAX_VALUE, (remaining + 999_999) / 1_000_000);
-                n = sys.epollWait(epfd, events, maxEvents, millis);
-            }
-            if (n >= 0) {
-                return n;
-            }
-            if (n != -Errno.EINTR) {
-                throw new SyscallException("epoll_wait", epfd, -n);
-            }
-            stats.increment(Counter.EPOLL_WAITS_INTERRUPTED);
-            if (timeoutNanos > 0) {
-                remaining = Math.max(0, deadline - System.nanoTime());
-            }
-        }
-    }
-
-    /**
-     * The batch backend's wait: the queued ADDs and MODs and the {@code EPOLL_WAIT} in one
-     * {@code io_uring_enter} (EINTR is retried inside, for the time left), then the per-op
-     * results, applied before any event is dispatched.
-     */
-    private int ringWait(long timeoutNanos) throws SyscallException {
-        if (batch.hasQueued() && timeoutNanos != 0) {
-            // An op's result is known only when its round returns, and a refused registration
-            // (or an EEXIST/ENOENT to map) must be dealt with before the reactor sleeps, or the
-            // handle would wait for some unrelated event to be closed. So a round with ops first
-            // hands them over without sleeping; if nothing needs doing, a second enter sleeps on
-            // the same (still armed) wait.
-            int n = ringRound(0);
-            if (n != 0 || batch.lastRoundNeededWork()) {
-                return n;
-            }
-        }
-        return ringRound(timeoutNanos);
-    }
-
-    private int ringRound(long timeoutNanos) throws SyscallException {
-        int n = ring.submitAndWait(timeoutNanos);
-        batch.completeRound(this::registrationFailed);
-        long enters = ring.enters();
-        stats.add(Counter.URING_ENTERS, enters - ringEntersCounted);
-        ringEntersCounted = enters;
-        if (n < 0) {
-            throw new SyscallException("io_uring_enter(epoll_wait)", epfd, -n);
-        }
-        return n;
-    }
-
     private void dispatch(int n) {
-        MemorySegment ev = events;
+        MemorySegment ev = wait.events();
         for (int i = 0; i < n; i++) {
             long base = i * Syscalls.EPOLL_EVENT_SIZE;
             int ready = ev.get(ValueLayout.JAVA_INT_UNALIGNED, base);
