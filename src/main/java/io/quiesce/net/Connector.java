@@ -70,7 +70,12 @@ final class Connector implements Runnable {
         c.outgoing = true;
         if (r == 0) { // loopback can connect at once
             k.established();
-        } else if (timeout.isPositive()) {
+            return;
+        }
+        if (c.uring != null) {
+            c.uring.pollConnect(); // io_uring: the socket is not in epoll; a poll says when it is writable
+        }
+        if (timeout.isPositive()) {
             k.timer = ctx.reactor.schedule(timeout.toNanos(), TimeUnit.NANOSECONDS, k);
         }
     }

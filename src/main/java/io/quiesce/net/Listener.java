@@ -4,6 +4,7 @@ import io.quiesce.reactor.EventHandler;
 import io.quiesce.reactor.Handle;
 import io.quiesce.reactor.Interest;
 import io.quiesce.reactor.Reactor;
+import io.quiesce.reactor.ReactorGroup;
 import io.quiesce.reactor.ReactorStats;
 import io.quiesce.reactor.ScheduledTask;
 import io.quiesce.reactor.internal.ReactorInternals;
@@ -26,6 +27,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * counts it, logs the first time only, and retries from a timer with exponential back-off (10 ms
  * doubling to 1 s); the first successful accept resets the back-off. Pending connections wait in
  * the kernel's backlog meanwhile.
+ *
+ * <p><b>io_uring.</b> On a reactor running the io_uring transport the socket is never in epoll:
+ * {@link UringAcceptor} keeps a multishot accept armed, and hands each accepted socket here.
  */
 final class Listener implements EventHandler {
     private static final System.Logger LOG = System.getLogger(Server.class.getName());
@@ -37,6 +41,8 @@ final class Listener implements EventHandler {
     private final Reactor reactor;
     private final int acceptBatch;
     private Handle handle;
+    /** The multishot accept on an io_uring reactor, or null. */
+    private UringAcceptor uring;
 
     final AtomicLong accepted = new AtomicLong();
     final AtomicLong fdExhaustion = new AtomicLong();
@@ -55,7 +61,49 @@ final class Listener implements EventHandler {
     }
 
     void register(int fd) {
+        if (reactor.io() == ReactorGroup.Io.URING) {
+            uring = new UringAcceptor(this, reactor);
+            handle = uring.register(fd);
+            return;
+        }
         handle = ReactorInternals.registerOwned(reactor, fd, LISTEN_INTEREST, this);
+    }
+
+    /** io_uring: the multishot accept delivered {@code fd}. */
+    void acceptedFromRing(int fd) {
+        if (ctx == null) {
+            ctx = NetContext.of(reactor);
+        }
+        accepted.setOpaque(accepted.getPlain() + 1);
+        ReactorInternals.increment(ctx.stats, ReactorStats.Counter.ACCEPTS);
+        backoffNanos = MIN_BACKOFF_NANOS;
+        hand(fd);
+    }
+
+    /** io_uring: a socket accepted as the listener closes. */
+    void closeAccepted(int fd) {
+        if (ctx == null) {
+            ctx = NetContext.of(reactor);
+        }
+        ctx.sys.close(fd);
+    }
+
+    /**
+     * io_uring: the accept failed with {@code errno}; counted as accept4's errors are.
+     *
+     * @return whether the listener now backs off (EMFILE and the like)
+     */
+    boolean acceptFailed(int errno) {
+        if (ctx == null) {
+            ctx = NetContext.of(reactor);
+        }
+        ReactorInternals.increment(ctx.stats, ReactorStats.Counter.ACCEPT_ERRORS);
+        if (errno == Errno.EINTR || errno == Errno.ECONNABORTED || errno == Errno.EPERM
+                || errno == Errno.EPROTO || errno == Errno.EAGAIN) {
+            return false; // that connection is gone; the accept goes on (or is re-armed)
+        }
+        backOff(errno);
+        return true;
     }
 
     Handle handle() {
@@ -167,7 +215,9 @@ final class Listener implements EventHandler {
         }
         backingOff = true;
         ReactorInternals.increment(reactor.stats(), ReactorStats.Counter.ACCEPT_BACKOFFS);
-        handle.interest(0);
+        if (uring == null) {
+            handle.interest(0);
+        }
         reactor.schedule(backoffNanos, TimeUnit.NANOSECONDS, resume);
         backoffNanos = Math.min(backoffNanos * 2, MAX_BACKOFF_NANOS);
     }
@@ -177,6 +227,10 @@ final class Listener implements EventHandler {
             return;
         }
         backingOff = false;
+        if (uring != null) {
+            uring.arm();
+            return;
+        }
         handle.interest(LISTEN_INTEREST); // level-triggered: reported at once if anything waits
     }
 }

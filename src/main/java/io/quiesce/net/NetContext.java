@@ -8,6 +8,7 @@ import io.quiesce.reactor.internal.ReactorInternals;
 import io.quiesce.sys.Errno;
 import io.quiesce.sys.raw.SockAddr;
 import io.quiesce.sys.raw.Syscalls;
+import io.quiesce.uring.TransportRing;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -37,6 +38,12 @@ final class NetContext {
     final MemorySegment linger;
     /** The last slice handed to {@code onRead}: reused while reads keep the same length. */
     private MemorySegment lastSlice;
+    /** The reactor's io_uring transport ring, or null on epoll. */
+    final TransportRing transport;
+    /** io_uring: the last slice of each provided buffer handed to {@code onRead}. */
+    private final MemorySegment[] bufferSlices;
+    /** io_uring: msghdr + iovec blocks for the sendmsgs in flight (each lives until its CQE). */
+    private final java.util.ArrayDeque<MemorySegment> sendBlocks = new java.util.ArrayDeque<>();
 
     private NetContext(Reactor reactor) {
         this.reactor = reactor;
@@ -50,6 +57,28 @@ final class NetContext {
         this.sockAddrLen = a.allocate(ValueLayout.JAVA_INT);
         this.linger = a.allocate(8, 4);
         this.lastSlice = readBuffer.asSlice(0, 0);
+        this.transport = ReactorInternals.transport(reactor);
+        this.bufferSlices = transport == null ? null : new MemorySegment[transport.buffers().count()];
+    }
+
+    /** io_uring: {@return the first {@code n} bytes of provided buffer {@code bid}} Reuses the last slice of that length. */
+    MemorySegment bufferSlice(int bid, int n) {
+        MemorySegment s = bufferSlices[bid];
+        if (s == null || s.byteSize() != n) {
+            s = transport.buffers().buffer(bid).asSlice(0, n);
+            bufferSlices[bid] = s;
+        }
+        return s;
+    }
+
+    /** io_uring: a msghdr with room for {@link #MAX_IOV} iovecs behind it, until {@link #releaseSendBlock}. */
+    MemorySegment acquireSendBlock() {
+        MemorySegment b = sendBlocks.poll();
+        return b != null ? b : memory.arena().allocate(TransportRing.MSGHDR_SIZE + ChunkQueue.IOVEC_SIZE * MAX_IOV, 8);
+    }
+
+    void releaseSendBlock(MemorySegment b) {
+        sendBlocks.push(b);
     }
 
     static NetContext of(Reactor reactor) {

@@ -259,6 +259,10 @@ final class OutboundQueue implements Runnable {
             c.outputDrained(); // nothing more can be sent: a close waiting for the queue goes now
             return;
         }
+        if (c.uring != null) {
+            uringFlush();
+            return;
+        }
         long sent = send();
         if (sent < 0) {
             return; // failed with the send's error
@@ -278,6 +282,54 @@ final class OutboundQueue implements Runnable {
         } else if (c.is(CLOSING)) {
             armDrainTimer();
         }
+    }
+
+    /**
+     * io_uring: starts one send of what is queued unless one is in flight (its completion comes
+     * back here); with nothing queued, the connection's FIN or close that waited follows.
+     */
+    private void uringFlush() throws Exception {
+        drainInbox();
+        if (c.uring.sendInFlight()) {
+            return;
+        }
+        if (out.isEmpty()) {
+            c.outputDrained();
+            return;
+        }
+        if (c.uring.submitSend(out) && c.is(CLOSING)) {
+            armDrainTimer();
+        }
+    }
+
+    /**
+     * io_uring: the send in flight completed. A short send leaves the rest queued for the next
+     * one; then the same accounting as a synchronous send (watermarks, {@code onWritable}).
+     */
+    void sendCompleted(int res) throws Exception {
+        if (res < 0) {
+            if (res == -Errno.EAGAIN || res == -Errno.EINTR) {
+                uringFlush();
+            } else {
+                c.fail(Errno.socketException(c.uring.sendCall(), c.fd, -res));
+            }
+            return;
+        }
+        if (res > 0) {
+            out.consume(res);
+            if (countSent(res)) {
+                c.handler.onWritable(c);
+                if (c.isClosed()) {
+                    return;
+                }
+            }
+        }
+        if (c.is(OUTPUT_SHUT)) {
+            dropInbox();
+            c.outputDrained();
+            return;
+        }
+        uringFlush();
     }
 
     /**

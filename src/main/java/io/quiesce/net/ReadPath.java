@@ -92,6 +92,13 @@ final class ReadPath implements Runnable {
         }
     }
 
+    /** io_uring: a receive delivered bytes (the read-idle timer counts it). */
+    void noteRead() {
+        if (!c.options.readIdleTimeout().isZero()) {
+            lastReadNanos = System.nanoTime();
+        }
+    }
+
     /** An error edge once reading is over: nothing will read the error, so it is asked for. */
     void checkSocketError() {
         int err = c.sys.getsockoptInt(c.fd, Syscalls.SOL_SOCKET, Syscalls.SO_ERROR);

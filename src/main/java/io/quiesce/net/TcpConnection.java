@@ -38,6 +38,10 @@ import static io.quiesce.net.ConnectionState.*;
  *
  * <p><b>Close.</b> Through the handle's close protocol. The socket was made by Quiesce and never
  * handed out, so it is registered as owned and its close skips {@code EPOLL_CTL_DEL}.
+ *
+ * <p><b>io_uring.</b> On a reactor running the io_uring transport the socket is never in epoll:
+ * {@link UringStream} receives (multishot, into provided buffers), sends and cancels through
+ * SQEs, and this class runs the same callback passes on their completions.
  */
 final class TcpConnection implements Connection, EventHandler {
     private static final System.Logger LOG = System.getLogger(TcpConnection.class.getName());
@@ -60,6 +64,10 @@ final class TcpConnection implements Connection, EventHandler {
     private final OutboundQueue outbound;
     private final ReadPath reads;
     private final Handle handle;
+    /** The io_uring side, or null on an epoll reactor. */
+    final UringStream uring;
+    /** io_uring: the bytes of the receive being handed to {@code onRead}. */
+    private MemorySegment uringData;
 
     // ---- any thread ----
     /**
@@ -90,7 +98,25 @@ final class TcpConnection implements Connection, EventHandler {
         this.handler = handler;
         this.outbound = new OutboundQueue(this);
         this.reads = new ReadPath(this);
-        this.handle = ReactorInternals.registerOwned(reactor, fd, Interest.SOCKET_DEFAULT, this);
+        if (ctx.transport != null) {
+            this.uring = new UringStream(this, ctx);
+            Handle h;
+            try {
+                h = ReactorInternals.registerCompletions(reactor, fd, this, uring::closeProcessed);
+            } catch (RuntimeException e) {
+                uring.released();
+                throw e;
+            }
+            this.handle = h;
+        } else {
+            this.uring = null;
+            this.handle = ReactorInternals.registerOwned(reactor, fd, Interest.SOCKET_DEFAULT, this);
+        }
+    }
+
+    /** {@return the handle} */
+    Handle handle() {
+        return handle;
     }
 
     /**
@@ -123,6 +149,9 @@ final class TcpConnection implements Connection, EventHandler {
         reads.start(now);
         outbound.start(now);
         callbackPass(OPEN_PASS, 0);
+        if (uring != null && !is(CLOSED)) {
+            uring.armRecv(); // not if onOpen paused reading
+        }
     }
 
     /** One step run as a callback pass; non-capturing, so passing one allocates nothing. */
@@ -134,6 +163,31 @@ final class TcpConnection implements Connection, EventHandler {
     private static final Pass OPEN_PASS = (c, ready) -> c.handler.onOpen(c);
     private static final Pass READ_PASS = (c, ready) -> c.reads.readLoop(ready);
     private static final Pass FLUSH_PASS = (c, ready) -> c.outbound.flush();
+    private static final Pass URING_READ_PASS = (c, ready) -> {
+        MemorySegment data = c.uringData;
+        c.uringData = null;
+        ReactorInternals.add(c.ctx.stats, ReactorStats.Counter.BYTES_READ, data.byteSize());
+        c.reads.noteRead();
+        c.handler.onRead(c, data);
+    };
+    private static final Pass URING_END_PASS = (c, ready) -> c.inputEnded();
+    private static final Pass URING_SENT_PASS = (c, res) -> c.outbound.sendCompleted(res);
+
+    /** io_uring: a receive's bytes (a view of a provided buffer, valid during the call). */
+    void uringRead(MemorySegment data) {
+        uringData = data;
+        callbackPass(URING_READ_PASS, 0);
+    }
+
+    /** io_uring: the receive read end of stream. */
+    void uringInputEnded() {
+        callbackPass(URING_END_PASS, 0);
+    }
+
+    /** io_uring: the send in flight completed with {@code res} (bytes or {@code -errno}). */
+    void uringSent(int res) {
+        callbackPass(URING_SENT_PASS, res);
+    }
 
     /**
      * Runs {@code pass} with writes deferred to one flush at its end ({@link #requestFlush}); an
@@ -174,6 +228,14 @@ final class TcpConnection implements Connection, EventHandler {
             return;
         }
         if (connector != null && !connector.onEvent(ready)) {
+            return;
+        }
+        if (uring != null) {
+            // The connect poll, or the epoll error edge of a half-open connection whose input
+            // ended (UringStream#endOfStream): nothing reads the error, so it is asked for.
+            if ((ready & Interest.ERROR) != 0 && !is(CLOSED) && is(INPUT_ENDED)) {
+                reads.checkSocketError();
+            }
             return;
         }
         inCallbacks = true;
@@ -294,6 +356,9 @@ final class TcpConnection implements Connection, EventHandler {
         long dropped = outbound.dropAll();
         reads.cancelTimer();
         outbound.cancelTimers();
+        if (uring != null) {
+            uring.released();
+        }
         Throwable why = closeCause != null ? closeCause : cause;
         if (why == null && !is(ABORTED) && dropped > 0) {
             // Closed under it (its reactor shut down): every write that answered true is either
@@ -404,14 +469,18 @@ final class TcpConnection implements Connection, EventHandler {
 
     @Override
     public void pauseReading() {
-        onReactor(reads::pause);
+        onReactor(uring != null ? uring::pause : reads::pause);
     }
 
     @Override
     public void resumeReading() {
         onReactor(() -> {
             if (!is(CLOSING | CLOSED)) {
-                reads.resume();
+                if (uring != null) {
+                    uring.resume();
+                } else {
+                    reads.resume();
+                }
             }
         });
     }

@@ -5,6 +5,7 @@ import io.quiesce.sys.Errno;
 import io.quiesce.sys.SyscallException;
 import io.quiesce.sys.raw.Syscalls;
 import io.quiesce.uring.EpollBatch;
+import io.quiesce.uring.TransportRing;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -13,13 +14,17 @@ import java.util.concurrent.atomic.AtomicBoolean;
 /**
  * How a reactor waits for events, and where they land: {@code epoll_pwait2} (or
  * {@code epoll_wait} before Linux 5.11) on plain epoll, or one {@code io_uring_enter} that carries
- * the iteration's interest changes and the wait on the batch backend. Owns the events array and
- * grows it when a wait fills it. Reactor thread only (the ring is single-issuer).
+ * the iteration's interest changes and the wait on the batch backend, or one
+ * {@code io_uring_enter} that submits the socket ops queued by the net layer and waits for the
+ * first CQE of any kind (the epoll wait's included) on the io_uring transport, whose CQEs it then
+ * hands to their owners. Owns the events array and grows it when a wait fills it. Reactor thread
+ * only (the ring is single-issuer).
  */
 final class EventWait {
     private static final System.Logger LOG = System.getLogger(EventWait.class.getName());
     /** The batch backend's unavailability is logged once per process, not once per reactor. */
     private static final AtomicBoolean FALLBACK_LOGGED = new AtomicBoolean();
+    private static final AtomicBoolean TRANSPORT_FALLBACK_LOGGED = new AtomicBoolean();
 
     private final Syscalls sys;
     private final int epfd;
@@ -33,7 +38,11 @@ final class EventWait {
     private boolean pwait2 = true;
     /** The io_uring ring of the batch backend, or null on plain epoll. */
     private EpollBatch ring;
+    /** The io_uring transport's ring, or null. */
+    private TransportRing transport;
     private long entersCounted;
+    private long sqesCounted, cqesCounted, staleCounted, cancelsCounted, refillsCounted, exhaustedCounted,
+            interruptsCounted;
 
     EventWait(Syscalls sys, int epfd, Arena arena, ReactorStats stats, InterestBatch batch,
               InterestBatch.FailureSink onFailure, int initialEvents, int eventsLimit) {
@@ -64,6 +73,84 @@ final class EventWait {
         return true;
     }
 
+    /** Switches to the io_uring transport; {@return false, logged once, where io_uring cannot do it here} */
+    boolean useTransport(TransportRing.Options options) {
+        try {
+            transport = TransportRing.open(epfd, events, maxEvents, arena, options);
+        } catch (EpollBatch.UnavailableException e) {
+            if (TRANSPORT_FALLBACK_LOGGED.compareAndSet(false, true)) {
+                LOG.log(System.Logger.Level.WARNING, "io_uring transport unavailable ({0}); reactors use plain epoll",
+                        e.getMessage());
+            }
+            return false;
+        }
+        return true;
+    }
+
+    /** {@return the io_uring transport's ring, or null} */
+    TransportRing transport() {
+        return transport;
+    }
+
+    /**
+     * Hands the CQEs the last wait reaped to their owners (io_uring transport; 0 elsewhere).
+     *
+     * @return how many were delivered or dropped as stale
+     */
+    int dispatchCompletions() {
+        TransportRing t = transport;
+        if (t == null || t.pendingCompletions() == 0) {
+            return 0;
+        }
+        int n = t.pendingCompletions();
+        try {
+            t.dispatch();
+        } finally {
+            countTransport(t);
+        }
+        return n;
+    }
+
+    /**
+     * After the loop stopped: one short round to reap completions (cancelled ops of closing
+     * handles) and hand them over; never throws.
+     *
+     * @return CQEs handed over
+     */
+    int pumpCompletions() {
+        TransportRing t = transport;
+        if (t == null) {
+            return 0;
+        }
+        try {
+            t.await(1_000_000L);
+            countTransport(t);
+            return dispatchCompletions();
+        } catch (Throwable e) {
+            LOG.log(System.Logger.Level.DEBUG, "reaping io_uring completions after the loop stopped: {0}", e.toString());
+            return 0;
+        }
+    }
+
+    private void countTransport(TransportRing t) {
+        stats.add(Counter.URING_ENTERS, t.enters() - entersCounted);
+        entersCounted = t.enters();
+        stats.add(Counter.URING_SQES, t.sqesSubmitted() - sqesCounted);
+        sqesCounted = t.sqesSubmitted();
+        stats.add(Counter.URING_CQES, t.cqesReaped() - cqesCounted);
+        cqesCounted = t.cqesReaped();
+        stats.add(Counter.URING_STALE_CQES, t.staleCqes() - staleCounted);
+        staleCounted = t.staleCqes();
+        stats.add(Counter.URING_CANCELS, t.cancels() - cancelsCounted);
+        cancelsCounted = t.cancels();
+        stats.add(Counter.URING_BUFFER_REFILLS, t.bufferRefills() - refillsCounted);
+        refillsCounted = t.bufferRefills();
+        stats.add(Counter.URING_BUFFERS_EXHAUSTED, t.buffersExhausted() - exhaustedCounted);
+        exhaustedCounted = t.buffersExhausted();
+        stats.add(Counter.EPOLL_WAITS_INTERRUPTED, t.interrupted() - interruptsCounted);
+        interruptsCounted = t.interrupted();
+    }
+
     /** {@return the array the last wait wrote its events to} */
     MemorySegment events() {
         return events;
@@ -75,16 +162,25 @@ final class EventWait {
      * @return the number of events in {@link #events()}
      */
     int await(long timeoutNanos) throws SyscallException {
+        if (transport != null) {
+            int n = transport.await(timeoutNanos);
+            countTransport(transport);
+            return n;
+        }
         return ring != null ? ringWait(timeoutNanos) : epollWait(timeoutNanos);
     }
 
     /** After {@code n} events were dispatched: a wait that filled the array gets a larger one next. */
     void growIfFull(int n) {
-        if (n == maxEvents && maxEvents < eventsLimit && (ring == null || !ring.waitInFlight())) {
+        if (n == maxEvents && maxEvents < eventsLimit && (ring == null || !ring.waitInFlight())
+                && (transport == null || !transport.waitInFlight())) {
             maxEvents = Math.min(maxEvents * 2, eventsLimit);
             events = arena.allocate(Syscalls.EPOLL_EVENT_SIZE * maxEvents, 8);
             if (ring != null) {
                 ring.setEvents(events, maxEvents);
+            }
+            if (transport != null) {
+                transport.setEvents(events, maxEvents);
             }
             stats.increment(Counter.EVENT_ARRAY_GROWTHS);
         }
@@ -92,6 +188,10 @@ final class EventWait {
 
     /** Closes the ring, if any; on the reactor thread, before its epoll fd is closed. */
     void close() {
+        if (transport != null) {
+            transport.close();
+            transport = null;
+        }
         if (ring != null) {
             ring.close();
             ring = null;

@@ -57,10 +57,14 @@ public final class Handle extends RefCounted {
     long closeRequestedNanos;
 
     Handle(Reactor reactor, int fd, int interest, EventHandler handler, boolean exclusiveFd) {
+        this(reactor, fd, handler, exclusiveFd, new Registration(reactor, interest));
+    }
+
+    Handle(Reactor reactor, int fd, EventHandler handler, boolean exclusiveFd, Registration registration) {
         this.reactor = reactor;
         this.fd = fd;
         this.handler = handler;
-        this.registration = new Registration(reactor, interest);
+        this.registration = registration;
         this.exclusiveFd = exclusiveFd;
     }
 

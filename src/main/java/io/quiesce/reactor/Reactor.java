@@ -5,6 +5,7 @@ import io.quiesce.sys.Errno;
 import io.quiesce.sys.SyscallException;
 import io.quiesce.sys.raw.Syscalls;
 import io.quiesce.uring.EpollBatch;
+import io.quiesce.uring.TransportRing;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -56,6 +57,8 @@ public final class Reactor implements Executor {
     private static final VarHandle EPOCH;
     /** How the batch backend builds its ring; tests narrow the probe to force a fallback. */
     static volatile EpollBatch.Options batchOptions = EpollBatch.Options.defaults();
+    /** How the io_uring transport builds its ring; tests shrink the buffers or force a fallback. */
+    static volatile TransportRing.Options transportOptions = TransportRing.Options.defaults();
 
     static {
         try {
@@ -274,7 +277,25 @@ public final class Reactor implements Executor {
         return register(fd, interest, handler, true);
     }
 
-    private Handle register(int fd, int interest, EventHandler handler, boolean exclusive) {
+    /**
+     * Registers an fd Quiesce created and never exposes whose I/O runs as io_uring ops on this
+     * reactor's {@linkplain #transport() transport ring}: it is in the handle table (so shutdown
+     * closes it) but never in epoll. When its close is processed {@code onCloseProcessed} runs on
+     * this thread (it cancels the ops in flight); the fd is released once every reference is
+     * dropped — the owner holds one while any op is in flight, so {@code close(fd)} waits for
+     * every CQE. Reached from the net layer through {@code io.quiesce.reactor.internal}.
+     */
+    Handle registerCompletions(int fd, EventHandler handler, Runnable onCloseProcessed) {
+        checkRegistration(fd, 0, handler);
+        return publish(new Handle(this, fd, handler, true, new Registration(this, 0, true, onCloseProcessed)));
+    }
+
+    /** {@return the io_uring transport ring, or null unless this reactor runs {@link ReactorGroup.Io#URING}} Reactor thread. */
+    TransportRing transport() {
+        return wait == null ? null : wait.transport();
+    }
+
+    private void checkRegistration(int fd, int interest, EventHandler handler) {
         if (fd < 0) {
             throw new IllegalArgumentException("negative fd: " + fd);
         }
@@ -285,7 +306,15 @@ public final class Reactor implements Executor {
         if (shutdownRequested) {
             throw new ClosedHandleException("reactor " + index + " is shutting down");
         }
-        Handle h = new Handle(this, fd, interest, handler, exclusive);
+    }
+
+    private Handle register(int fd, int interest, EventHandler handler, boolean exclusive) {
+        checkRegistration(fd, interest, handler);
+        return publish(new Handle(this, fd, interest, handler, exclusive));
+    }
+
+    private Handle publish(Handle h) {
+        int fd = h.fd();
         Handle owner = FdOwners.claim(h);
         if (owner != null) {
             throw new IllegalArgumentException("fd " + fd + " is already registered (" + owner
@@ -373,7 +402,9 @@ public final class Reactor implements Executor {
         }
         table.add(h);
         stats.handlesOpen(table.open());
-        batch.change(h, h.registration.wantedInterest());
+        if (!h.registration.completionOnly()) {
+            batch.change(h, h.registration.wantedInterest());
+        }
     }
 
     /** Step 1 of the close protocol: DEL and mark the slot dead; the release waits for the references. */
@@ -383,7 +414,12 @@ public final class Reactor implements Executor {
             return;
         }
         reg.markCloseProcessed();
-        if (reg.slot() >= 0) {
+        if (reg.slot() >= 0 && reg.completionOnly()) {
+            batch.remove(h); // in epoll only if it asked for an interest (an error edge); an owned fd: no DEL
+            table.remove(h);
+            stats.handlesOpen(table.open());
+            cancelOps(h);
+        } else if (reg.slot() >= 0) {
             int r = batch.remove(h);
             if (r < 0) {
                 LOG.log(System.Logger.Level.DEBUG, "epoll_ctl(DEL) of fd {0}: {1}", h.fd(), Errno.name(-r));
@@ -395,6 +431,18 @@ public final class Reactor implements Executor {
             stats.increment(Counter.CTL_DEL_SAVED);
         }
         closes.add(h);
+    }
+
+    /** A completion handle's close: its owner cancels its ops (their CQEs drop its references). */
+    private void cancelOps(Handle h) {
+        Runnable cancel = h.registration.onCloseProcessed();
+        if (cancel != null) {
+            try {
+                cancel.run();
+            } catch (Throwable t) {
+                LOG.log(System.Logger.Level.WARNING, "cancelling the io_uring ops of fd " + h.fd() + " failed", t);
+            }
+        }
     }
 
     /** Steps 2 and 3, between batches: see {@link CloseQueue}. */
@@ -424,6 +472,8 @@ public final class Reactor implements Executor {
             }
             if (options.io() == ReactorGroup.Io.BATCH && wait.useBatch(batchOptions)) {
                 ioInUse = ReactorGroup.Io.BATCH;
+            } else if (options.io() == ReactorGroup.Io.URING && wait.useTransport(transportOptions)) {
+                ioInUse = ReactorGroup.Io.URING;
             }
             running.complete(null);
             try {
@@ -490,9 +540,12 @@ public final class Reactor implements Executor {
             busySince = System.nanoTime();
             stats.woke(busySince - before);
             stats.increment(Counter.EPOLL_WAITS);
+            int completions = wait.dispatchCompletions();
             if (n == 0) {
                 stats.increment(Counter.EPOLL_WAITS_EMPTY);
-                continue;
+                if (completions == 0) {
+                    continue;
+                }
             }
             dispatch(n);
             advanceEpoch();
@@ -624,6 +677,12 @@ public final class Reactor implements Executor {
                 progress |= closes.adoptOrphans(this::processClose);
                 closeAll(cause);
                 progress |= finishCloses();
+                if (!closes.isEmpty() && wait.transport() != null) {
+                    // io_uring ops still in flight hold their handles' references: reap their
+                    // (cancelled) completions so those closes can finish.
+                    progress |= wait.pumpCompletions() > 0;
+                    progress |= finishCloses();
+                }
             } catch (Throwable t) {
                 LOG.log(System.Logger.Level.WARNING, "reactor " + index + ": closing after a failure", t);
             }

@@ -30,11 +30,19 @@ public final class ReactorGroup implements AutoCloseable {
          * io_uring is absent, disabled or lacks an opcode, the reactor uses {@link #EPOLL} and
          * logs why, once.
          */
-        BATCH;
+        BATCH,
+        /**
+         * The completion-based transport: sockets accept, receive (multishot, into a provided
+         * buffer ring) and send through io_uring SQEs, and one {@code io_uring_enter} per
+         * iteration submits them with an {@code IORING_OP_EPOLL_WAIT} on the reactor's epoll
+         * (its wakeup and caller-registered fds). Needs Linux 6.15+; elsewhere the reactor uses
+         * {@link #EPOLL} and logs why, once.
+         */
+        URING;
 
         /**
-         * {@return the backend named by the system property {@code quiesce.io} ({@code epoll} or
-         * {@code batch}), {@link #EPOLL} when it is unset}
+         * {@return the backend named by the system property {@code quiesce.io} ({@code epoll},
+         * {@code batch} or {@code uring}), {@link #EPOLL} when it is unset}
          *
          * @throws IllegalArgumentException if it names no backend
          */
@@ -43,7 +51,8 @@ public final class ReactorGroup implements AutoCloseable {
             return switch (v.toLowerCase(java.util.Locale.ROOT)) {
                 case "epoll" -> EPOLL;
                 case "batch" -> BATCH;
-                default -> throw new IllegalArgumentException("quiesce.io: expected epoll or batch, got " + v);
+                case "uring" -> URING;
+                default -> throw new IllegalArgumentException("quiesce.io: expected epoll, batch or uring, got " + v);
             };
         }
     }

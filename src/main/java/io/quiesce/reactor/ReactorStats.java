@@ -49,6 +49,18 @@ public final class ReactorStats {
         CTL_BATCHED,
         /** {@code io_uring_enter} calls of the batch backend (its waits and the ops they carry). */
         URING_ENTERS,
+        /** SQEs the kernel consumed on the io_uring transport (its ops and the epoll wait). */
+        URING_SQES,
+        /** CQEs reaped on the io_uring transport. */
+        URING_CQES,
+        /** CQEs dropped because their token's generation was stale (never delivered to a new owner). */
+        URING_STALE_CQES,
+        /** {@code IORING_OP_ASYNC_CANCEL}s submitted (closes, paused reads). */
+        URING_CANCELS,
+        /** Publishes of recycled receive buffers back to the provided-buffer ring. */
+        URING_BUFFER_REFILLS,
+        /** Multishot receives ended by {@code ENOBUFS} (the buffer ring ran dry) and re-armed. */
+        URING_BUFFERS_EXHAUSTED,
         /** Handles registered. */
         HANDLES_REGISTERED,
         /** Closes completed (fd released). */

@@ -20,10 +20,30 @@ final class Registration {
     private int kernelEvents = NOT_IN_KERNEL;
     private boolean dirty;
     private boolean closeProcessed;
+    /** Never in epoll: its I/O runs as io_uring ops (the completion transport). Set before publication. */
+    private final boolean completionOnly;
+    /** Run when the DEL step is done: cancels the handle's ops in flight (completion transport). */
+    private final Runnable onCloseProcessed;
 
     Registration(Reactor reactor, int interest) {
+        this(reactor, interest, false, null);
+    }
+
+    Registration(Reactor reactor, int interest, boolean completionOnly, Runnable onCloseProcessed) {
         this.reactor = reactor;
         this.wantedInterest = interest; // before the handle is published to the reactor
+        this.completionOnly = completionOnly;
+        this.onCloseProcessed = onCloseProcessed;
+    }
+
+    /** {@return whether the handle is never added to epoll (its I/O is io_uring ops)} */
+    boolean completionOnly() {
+        return completionOnly;
+    }
+
+    /** {@return what cancels the handle's ops in flight when its close is processed, or null} */
+    Runnable onCloseProcessed() {
+        return onCloseProcessed;
     }
 
     /** {@return the slot in the handle table, or -1 when not in it} */

@@ -45,6 +45,28 @@ public final class Ring implements AutoCloseable {
     public static final int OP_ASYNC_CANCEL = LinuxH.IORING_OP_ASYNC_CANCEL();
     public static final int OP_EPOLL_CTL = LinuxH.IORING_OP_EPOLL_CTL();
     public static final int OP_EPOLL_WAIT = LinuxH.IORING_OP_EPOLL_WAIT();
+    public static final int OP_ACCEPT = LinuxH.IORING_OP_ACCEPT();
+    public static final int OP_CONNECT = LinuxH.IORING_OP_CONNECT();
+    public static final int OP_RECV = LinuxH.IORING_OP_RECV();
+    public static final int OP_SEND = LinuxH.IORING_OP_SEND();
+    public static final int OP_SENDMSG = LinuxH.IORING_OP_SENDMSG();
+    public static final int OP_SHUTDOWN = LinuxH.IORING_OP_SHUTDOWN();
+    public static final int OP_CLOSE = LinuxH.IORING_OP_CLOSE();
+    public static final int OP_MSG_RING = LinuxH.IORING_OP_MSG_RING();
+    public static final int OP_POLL_ADD = LinuxH.IORING_OP_POLL_ADD();
+    public static final int OP_POLL_REMOVE = LinuxH.IORING_OP_POLL_REMOVE();
+
+    public static final int SQE_BUFFER_SELECT = LinuxH.IOSQE_BUFFER_SELECT();
+    public static final int SQE_ASYNC = LinuxH.IOSQE_ASYNC();
+
+    public static final int CQE_F_MORE = LinuxH.IORING_CQE_F_MORE();
+    public static final int CQE_F_BUFFER = LinuxH.IORING_CQE_F_BUFFER();
+    public static final int CQE_F_SOCK_NONEMPTY = LinuxH.IORING_CQE_F_SOCK_NONEMPTY();
+    public static final int CQE_BUFFER_SHIFT = LinuxH.IORING_CQE_BUFFER_SHIFT();
+
+    public static final int CANCEL_ALL = LinuxH.IORING_ASYNC_CANCEL_ALL();
+    public static final int CANCEL_FD = LinuxH.IORING_ASYNC_CANCEL_FD();
+    public static final int CANCEL_ANY = LinuxH.IORING_ASYNC_CANCEL_ANY();
 
     public static final int SETUP_CLAMP = LinuxH.IORING_SETUP_CLAMP();
     public static final int SETUP_SUBMIT_ALL = LinuxH.IORING_SETUP_SUBMIT_ALL();
@@ -77,6 +99,12 @@ public final class Ring implements AutoCloseable {
     private static final long SQE_LEN = io_uring_sqe.len$offset();
     private static final long SQE_OP_FLAGS = io_uring_sqe.rw_flags$offset();
     private static final long SQE_USER_DATA = io_uring_sqe.user_data$offset();
+    private static final long SQE_IOPRIO = io_uring_sqe.ioprio$offset();
+    private static final long SQE_BUF_GROUP = io_uring_sqe.buf_group$offset();
+    private static final int ACCEPT_MULTISHOT = LinuxH.IORING_ACCEPT_MULTISHOT();
+    private static final int RECV_MULTISHOT = LinuxH.IORING_RECV_MULTISHOT();
+    private static final int POLL_ADD_MULTI = LinuxH.IORING_POLL_ADD_MULTI();
+    private static final int MSG_DATA = LinuxH.IORING_MSG_DATA();
     private static final long CQE_USER_DATA = io_uring_cqe.user_data$offset();
     private static final long CQE_RES = io_uring_cqe.res$offset();
     private static final long CQE_FLAGS = io_uring_cqe.flags$offset();
@@ -336,6 +364,106 @@ public final class Ring implements AutoCloseable {
      */
     public void prepLinkTimeout(long sqe, long timespec, long userData) {
         prep(sqe, OP_LINK_TIMEOUT, -1, timespec, 1, 0, userData);
+    }
+
+    // ---- socket ops (the completion-based transport) ----
+
+    /**
+     * {@code IORING_OP_ACCEPT} (5.5+): {@code accept4(fd, addr, addrLen, acceptFlags)}; with
+     * {@code multishot} ({@code IORING_ACCEPT_MULTISHOT}, 5.19+) one SQE posts a CQE per
+     * connection, flagged {@link #CQE_F_MORE} while it stays armed.
+     *
+     * @param addr a {@code sockaddr} to fill, or 0; {@code addrLenPtr} its {@code socklen_t}, or 0
+     */
+    public void prepAccept(long sqe, int fd, long addr, long addrLenPtr, int acceptFlags,
+                           boolean multishot, long userData) {
+        prep(sqe, OP_ACCEPT, fd, addr, 0, addrLenPtr, userData);
+        sqeOpFlags(sqe, acceptFlags);
+        if (multishot) {
+            sqes.set(ValueLayout.JAVA_SHORT, sqe + SQE_IOPRIO, (short) ACCEPT_MULTISHOT);
+        }
+    }
+
+    /** {@code IORING_OP_CONNECT} (5.5+): {@code connect(fd, addr, addrLen)}; {@code *addr} must live until the CQE. */
+    public void prepConnect(long sqe, int fd, long addr, int addrLen, long userData) {
+        prep(sqe, OP_CONNECT, fd, addr, 0, addrLen, userData);
+    }
+
+    /** {@code IORING_OP_RECV} (5.6+): one {@code recv(fd, addr, len, msgFlags)} into caller memory. */
+    public void prepRecv(long sqe, int fd, long addr, int len, int msgFlags, long userData) {
+        prep(sqe, OP_RECV, fd, addr, len, 0, userData);
+        sqeOpFlags(sqe, msgFlags);
+    }
+
+    /**
+     * Multishot {@code IORING_OP_RECV} (6.0+) into buffers the kernel picks from provided-buffer
+     * group {@code bufferGroup} ({@code IOSQE_BUFFER_SELECT}): one CQE per receive, each naming
+     * its buffer ({@link #bufferId}); it stays armed while CQEs carry {@link #CQE_F_MORE}, and
+     * ends with {@code -ENOBUFS} when the group runs dry, with 0 at end of stream, or on error.
+     */
+    public void prepRecvMultishot(long sqe, int fd, int bufferGroup, int msgFlags, long userData) {
+        prep(sqe, OP_RECV, fd, 0, 0, 0, userData);
+        sqeOpFlags(sqe, msgFlags);
+        sqeFlags(sqe, SQE_BUFFER_SELECT);
+        sqes.set(ValueLayout.JAVA_SHORT, sqe + SQE_IOPRIO, (short) RECV_MULTISHOT);
+        sqes.set(ValueLayout.JAVA_SHORT, sqe + SQE_BUF_GROUP, (short) bufferGroup);
+    }
+
+    /** {@code IORING_OP_SEND} (5.6+): {@code send(fd, addr, len, msgFlags)}; the bytes must live until the CQE. */
+    public void prepSend(long sqe, int fd, long addr, int len, int msgFlags, long userData) {
+        prep(sqe, OP_SEND, fd, addr, len, 0, userData);
+        sqeOpFlags(sqe, msgFlags);
+    }
+
+    /** {@code IORING_OP_SENDMSG} (5.3+): {@code sendmsg(fd, msghdr, msgFlags)}; the header, its iovecs and bytes live until the CQE. */
+    public void prepSendmsg(long sqe, int fd, long msghdr, int msgFlags, long userData) {
+        prep(sqe, OP_SENDMSG, fd, msghdr, 1, 0, userData);
+        sqeOpFlags(sqe, msgFlags);
+    }
+
+    /**
+     * {@code IORING_OP_ASYNC_CANCEL} of the request(s) whose {@code user_data} is
+     * {@code targetUserData} ({@link #CANCEL_ALL}: every match, not only the first). Its own CQE
+     * says how many were found ({@code -ENOENT}: none, {@code -EALREADY}: running).
+     */
+    public void prepCancel(long sqe, long targetUserData, int cancelFlags, long userData) {
+        prep(sqe, OP_ASYNC_CANCEL, -1, targetUserData, 0, 0, userData);
+        sqeOpFlags(sqe, cancelFlags);
+    }
+
+    /** {@code IORING_OP_ASYNC_CANCEL} by file (5.19+): the requests on {@code fd} ({@link #CANCEL_FD} is added). */
+    public void prepCancelFd(long sqe, int fd, int cancelFlags, long userData) {
+        prep(sqe, OP_ASYNC_CANCEL, fd, 0, 0, 0, userData);
+        sqeOpFlags(sqe, cancelFlags | CANCEL_FD);
+    }
+
+    /** {@code IORING_OP_SHUTDOWN} (5.11+): {@code shutdown(fd, how)}. */
+    public void prepShutdown(long sqe, int fd, int how, long userData) {
+        prep(sqe, OP_SHUTDOWN, fd, 0, how, 0, userData);
+    }
+
+    /** {@code IORING_OP_CLOSE} (5.6+): {@code close(fd)}. */
+    public void prepClose(long sqe, int fd, long userData) {
+        prep(sqe, OP_CLOSE, fd, 0, 0, 0, userData);
+    }
+
+    /**
+     * {@code IORING_OP_MSG_RING} (5.18+): posts a CQE with {@code res} and
+     * {@code targetUserData} on the ring {@code targetRingFd} (a wakeup across rings).
+     */
+    public void prepMsgRing(long sqe, int targetRingFd, int res, long targetUserData, long userData) {
+        prep(sqe, OP_MSG_RING, targetRingFd, MSG_DATA, res, targetUserData, userData);
+    }
+
+    /** {@code IORING_OP_POLL_ADD}; {@code multishot} ({@code IORING_POLL_ADD_MULTI}, 5.13+) stays armed. */
+    public void prepPollAdd(long sqe, int fd, int pollMask, boolean multishot, long userData) {
+        prep(sqe, OP_POLL_ADD, fd, 0, multishot ? POLL_ADD_MULTI : 0, 0, userData);
+        sqes.set(ValueLayout.JAVA_INT, sqe + io_uring_sqe.poll32_events$offset(), pollMask);
+    }
+
+    /** {@return the provided buffer a CQE flagged {@link #CQE_F_BUFFER} names} */
+    public static int bufferId(int cqeFlags) {
+        return cqeFlags >>> CQE_BUFFER_SHIFT;
     }
 
     /** Publishes the filled SQEs to the kernel (store-release of the SQ tail). */

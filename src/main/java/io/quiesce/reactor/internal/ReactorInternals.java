@@ -4,6 +4,7 @@ import io.quiesce.reactor.EventHandler;
 import io.quiesce.reactor.Handle;
 import io.quiesce.reactor.Reactor;
 import io.quiesce.reactor.ReactorStats;
+import io.quiesce.uring.TransportRing;
 
 import java.util.function.Supplier;
 
@@ -19,6 +20,8 @@ import java.lang.invoke.MethodType;
  */
 public final class ReactorInternals {
     private static final MethodHandle REGISTER_OWNED;
+    private static final MethodHandle REGISTER_COMPLETIONS;
+    private static final MethodHandle TRANSPORT;
     private static final MethodHandle LOCAL;
     private static final MethodHandle ADD;
     private static final MethodHandle INCREMENT;
@@ -28,6 +31,9 @@ public final class ReactorInternals {
             var lookup = MethodHandles.privateLookupIn(Reactor.class, MethodHandles.lookup());
             REGISTER_OWNED = lookup.findVirtual(Reactor.class, "registerOwned",
                     MethodType.methodType(Handle.class, int.class, int.class, EventHandler.class));
+            REGISTER_COMPLETIONS = lookup.findVirtual(Reactor.class, "registerCompletions",
+                    MethodType.methodType(Handle.class, int.class, EventHandler.class, Runnable.class));
+            TRANSPORT = lookup.findVirtual(Reactor.class, "transport", MethodType.methodType(TransportRing.class));
             LOCAL = lookup.findVirtual(Reactor.class, "local",
                     MethodType.methodType(Object.class, Class.class, Supplier.class));
             // Static final handles called with invokeExact: the JIT inlines them like a direct call,
@@ -56,6 +62,44 @@ public final class ReactorInternals {
     public static Handle registerOwned(Reactor reactor, int fd, int interest, EventHandler handler) {
         try {
             return (Handle) REGISTER_OWNED.invokeExact(reactor, fd, interest, handler);
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    /**
+     * Registers an fd that Quiesce created and never exposes, whose I/O runs as io_uring ops on
+     * the reactor's transport ring: never added to epoll; {@code onCloseProcessed} runs on the
+     * reactor thread when its close is processed (it cancels the ops in flight), and the fd is
+     * closed only once every reference — one held while any op is in flight — is dropped.
+     *
+     * @param reactor the owner
+     * @param fd the fd
+     * @param handler its {@code onClose} runs when the fd has been released
+     * @param onCloseProcessed cancels the ops in flight
+     * @return the handle
+     */
+    public static Handle registerCompletions(Reactor reactor, int fd, EventHandler handler, Runnable onCloseProcessed) {
+        try {
+            return (Handle) REGISTER_COMPLETIONS.invokeExact(reactor, fd, handler, onCloseProcessed);
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    /**
+     * Reactor thread only: {@return the reactor's io_uring transport ring, or null when it does
+     * not run the io_uring transport}
+     *
+     * @param reactor the calling thread's reactor
+     */
+    public static TransportRing transport(Reactor reactor) {
+        try {
+            return (TransportRing) TRANSPORT.invokeExact(reactor);
         } catch (RuntimeException | Error e) {
             throw e;
         } catch (Throwable t) {

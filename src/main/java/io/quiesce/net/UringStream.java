@@ -1,0 +1,357 @@
+package io.quiesce.net;
+
+import io.quiesce.buffer.Chunk;
+import io.quiesce.buffer.ChunkQueue;
+import io.quiesce.reactor.Interest;
+import io.quiesce.sys.Errno;
+import io.quiesce.sys.raw.Syscalls;
+import io.quiesce.uring.CompletionHandler;
+import io.quiesce.uring.Ring;
+import io.quiesce.uring.TransportRing;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The io_uring side of one {@link TcpConnection} (the {@code URING} transport), reactor thread
+ * only: a multishot receive into the reactor's provided buffers, at most one send in flight, the
+ * connect poll, and the cancels of a close.
+ *
+ * <p><b>The close promise on completions.</b> Every SQE's {@code user_data} is this owner's
+ * token (slot + generation + op), never the fd. While any op is in flight the connection holds
+ * one reference on its handle, dropped when the last CQE is reaped; the handle's close cancels
+ * the ops ({@link #closeProcessed}, {@code ASYNC_CANCEL} by token) and {@code close(fd)} follows
+ * only once that reference is gone, so no op can run on a reused fd number. The slot is given
+ * back after the fd is released ({@link #released}); a later CQE with its old token is dropped
+ * by the ring as stale.
+ *
+ * <p><b>Receive.</b> Each CQE names a provided buffer; {@code onRead} sees a view of it, and it
+ * returns to the ring when the callback ends. The multishot receive ends with {@code ENOBUFS}
+ * when the ring runs dry (counted and re-armed at once: the buffers of this round are back by the
+ * next enter, so it never stalls), with 0 at end of stream, with an error, or with
+ * {@code ECANCELED} after a pause. Data already received when a pause takes effect is kept
+ * (copied) and handed over, in order, on resume.
+ */
+final class UringStream implements CompletionHandler {
+    static final int OP_RECV = 1;
+    static final int OP_SEND = 2;
+    static final int OP_CANCEL = 3;
+    static final int OP_POLL = 4;
+    private static final int ENOBUFS = Errno.ENOBUFS;
+    private static final int ECANCELED = TransportRing.ECANCELED;
+    /** poll(2) bits equal the epoll ones for these ({@code POLLOUT}, {@code POLLERR}, {@code POLLHUP}). */
+    private static final int CONNECT_POLL = Interest.WRITE | Interest.ERROR | Interest.HANGUP;
+
+    private final TcpConnection c;
+    private final NetContext ctx;
+    private final TransportRing t;
+    final int slot;
+    private int opsInFlight;
+    private boolean recvArmed;
+    private boolean paused;
+    private boolean sendInFlight;
+    private boolean sendWasGather;
+    private MemorySegment sendBlock;
+    private boolean closing;
+    /** Bytes received after a pause was asked for, before its cancel took effect; then the end. */
+    private ChunkQueue stash;
+    private boolean stashedEnd;
+    private boolean stashTaskQueued;
+
+    UringStream(TcpConnection c, NetContext ctx) {
+        this.c = c;
+        this.ctx = ctx;
+        this.t = ctx.transport;
+        this.slot = t.register(this);
+    }
+
+    /** {@return the token of op {@code op} of this connection} (tests) */
+    long token(int op) {
+        return t.token(slot, op);
+    }
+
+    /** {@return ops in flight} (tests) */
+    int opsInFlight() {
+        return opsInFlight;
+    }
+
+    // ------------------------------------------------------------------ ops in flight hold the handle
+
+    private boolean beginOp() {
+        if (opsInFlight == 0 && !c.handle().tryRetain()) {
+            return false; // closing: nothing new starts
+        }
+        opsInFlight++;
+        return true;
+    }
+
+    private void endOp() {
+        if (--opsInFlight == 0) {
+            c.handle().release(); // the close, if asked for, may finish now
+        }
+    }
+
+    // ------------------------------------------------------------------ receive
+
+    /** Arms the multishot receive unless it is armed, paused, or reading is over. */
+    void armRecv() {
+        if (recvArmed || paused || closing || c.readsEnded() || !beginOp()) {
+            return;
+        }
+        t.ring().prepRecvMultishot(t.sqe(), c.fd, t.bufferGroup(), 0, t.token(slot, OP_RECV));
+        recvArmed = true;
+    }
+
+    void pause() {
+        if (paused) {
+            return;
+        }
+        paused = true;
+        cancel(OP_RECV, recvArmed);
+    }
+
+    void resume() {
+        if (!paused) {
+            return;
+        }
+        paused = false;
+        if (stash != null && (!stash.isEmpty() || stashedEnd)) {
+            scheduleStash();
+        } else if (stashedEnd) {
+            scheduleStash();
+        }
+        armRecv();
+    }
+
+    private void cancel(int op, boolean inFlight) {
+        if (!inFlight || !beginOp()) {
+            return;
+        }
+        t.ring().prepCancel(t.sqe(), t.token(slot, op), Ring.CANCEL_ALL, t.token(slot, OP_CANCEL));
+        t.countCancel();
+    }
+
+    private void onRecv(int res, int flags, boolean more) {
+        if (res > 0) {
+            int bid = Ring.bufferId(flags);
+            try {
+                if (!closing && !c.readsEnded()) {
+                    MemorySegment data = ctx.bufferSlice(bid, res);
+                    if (paused || stash != null && !stash.isEmpty()) {
+                        stash().append(data); // delivered in order on resume
+                    } else {
+                        c.uringRead(data);
+                    }
+                }
+            } finally {
+                t.recycle(bid); // the callback has returned: the buffer goes back
+            }
+            if (!more) {
+                armRecv(); // ended for a reason of the kernel's (e.g. CQ overflow): go on
+            }
+            return;
+        }
+        if (more) {
+            return;
+        }
+        if (res == 0) {
+            if (closing || c.readsEnded()) {
+                return;
+            }
+            if (paused || stash != null && !stash.isEmpty()) {
+                stashedEnd = true;
+            } else {
+                endOfStream();
+            }
+        } else if (res == -ENOBUFS) {
+            t.countBuffersExhausted();
+            armRecv(); // this round's buffers are recycled and published before the next enter
+        } else if (res == -ECANCELED) {
+            armRecv(); // a pause (no-op while paused) or a close (no-op while closing)
+        } else if (!closing) {
+            c.fail(Errno.socketException("recv", c.fd, -res));
+        }
+    }
+
+    /**
+     * End of stream: the handler hears it. A connection left half-open (its output still ours)
+     * is then added to the reactor's epoll, edge-triggered with no interest but the implicit
+     * {@code EPOLLERR|EPOLLHUP}, so a reset that follows the peer's FIN closes it with the socket
+     * error, as on the epoll transport. Not an io_uring poll: io_uring always reports
+     * {@code EPOLLRDHUP} ({@code IO_POLL_UNMASK}), which is permanently set after the FIN, so any
+     * poll would complete at once.
+     */
+    private void endOfStream() {
+        c.uringInputEnded();
+        if (!closing && !c.isClosed()) {
+            c.handle().interest(0);
+        }
+    }
+
+    private ChunkQueue stash() {
+        if (stash == null) {
+            stash = new ChunkQueue(ctx.memory);
+        }
+        return stash;
+    }
+
+    private void scheduleStash() {
+        if (!stashTaskQueued) {
+            stashTaskQueued = true;
+            c.reactor.execute(this::deliverStash);
+        }
+    }
+
+    /** After a resume: what arrived during the pause, in order, then the end of stream if it came. */
+    private void deliverStash() {
+        stashTaskQueued = false;
+        if (closing || c.readsEnded()) {
+            freeStash();
+            return;
+        }
+        while (stash != null && !stash.isEmpty() && !paused && !c.readsEnded()) {
+            Chunk h = stash.head();
+            int n = h.readableBytes();
+            MemorySegment data = h.segment().asSlice(h.readIndex(), n);
+            c.uringRead(data);
+            if (stash != null) {
+                stash.consume(n);
+            }
+        }
+        if (!paused && stashedEnd && (stash == null || stash.isEmpty()) && !c.readsEnded()) {
+            stashedEnd = false;
+            endOfStream();
+        }
+    }
+
+    private void freeStash() {
+        if (stash != null) {
+            stash.clear();
+            stash = null;
+        }
+    }
+
+    // ------------------------------------------------------------------ send
+
+    /** {@return whether a send is in flight (its completion sends what follows)} */
+    boolean sendInFlight() {
+        return sendInFlight;
+    }
+
+    /**
+     * Submits one {@code SEND} (one chunk) or {@code SENDMSG} (the queue's chunks gathered) with
+     * {@code MSG_NOSIGNAL}. The chunks stay in the queue, alive, until the completion consumes
+     * what was sent.
+     *
+     * @return false if nothing could start (the connection is closing)
+     */
+    boolean submitSend(ChunkQueue out) {
+        if (sendInFlight || closing || !beginOp()) {
+            return false;
+        }
+        long sqe = t.sqe();
+        long token = t.token(slot, OP_SEND);
+        if (out.isSingleChunk()) {
+            Chunk h = out.head();
+            t.ring().prepSend(sqe, c.fd, h.address() + h.readIndex(), h.readableBytes(), Syscalls.MSG_NOSIGNAL, token);
+            sendWasGather = false;
+        } else {
+            MemorySegment b = ctx.acquireSendBlock();
+            MemorySegment header = b.asSlice(0, TransportRing.MSGHDR_SIZE);
+            MemorySegment iov = b.asSlice(TransportRing.MSGHDR_SIZE);
+            int n = out.gather(iov, NetContext.MAX_IOV);
+            TransportRing.msghdr(header, iov, n);
+            t.ring().prepSendmsg(sqe, c.fd, header.address(), Syscalls.MSG_NOSIGNAL, token);
+            sendBlock = b;
+            sendWasGather = true;
+        }
+        sendInFlight = true;
+        return true;
+    }
+
+    /** {@return the name of the call the last send was, for errors} */
+    String sendCall() {
+        return sendWasGather ? "sendmsg" : "send";
+    }
+
+    // ------------------------------------------------------------------ connect
+
+    /** A client connect in progress: one poll for writability ends it (the connector reads SO_ERROR). */
+    void pollConnect() {
+        if (!beginOp()) {
+            return;
+        }
+        t.ring().prepPollAdd(t.sqe(), c.fd, CONNECT_POLL, false, t.token(slot, OP_POLL));
+        pollArmed = true;
+    }
+
+    private boolean pollArmed;
+
+    // ------------------------------------------------------------------ completions and close
+
+    @Override
+    public void onCompletion(int op, int res, int flags) {
+        boolean more = (flags & Ring.CQE_F_MORE) != 0;
+        try {
+            switch (op) {
+                case OP_RECV -> {
+                    if (!more) {
+                        recvArmed = false;
+                    }
+                    onRecv(res, flags, more);
+                }
+                case OP_SEND -> {
+                    sendInFlight = false;
+                    if (sendBlock != null) {
+                        ctx.releaseSendBlock(sendBlock);
+                        sendBlock = null;
+                    }
+                    if (!closing && !c.isClosed()) {
+                        c.uringSent(res);
+                    }
+                }
+                case OP_POLL -> {
+                    pollArmed = false;
+                    if (!closing && !c.isClosed() && res != -ECANCELED) {
+                        int ready = res < 0 ? Interest.ERROR : res;
+                        if ((ready & CONNECT_POLL) == 0) {
+                            pollConnect(); // only EPOLLRDHUP (always reported): not the connect's end yet
+                        } else if (c.connector != null) {
+                            c.onEvent(c.handle(), ready); // the connect's end
+                        }
+                    }
+                }
+                default -> { } // OP_CANCEL: its own CQE; the cancelled op's comes separately
+            }
+        } finally {
+            if (!more) {
+                endOp();
+            }
+        }
+    }
+
+    /**
+     * The handle's close was processed (reactor thread): nothing new starts, and every op in
+     * flight is cancelled; the last CQE drops the reference the close waits for.
+     */
+    void closeProcessed() {
+        if (closing) {
+            return;
+        }
+        closing = true;
+        if (recvArmed) {
+            cancel(OP_RECV, true);
+        }
+        if (sendInFlight) {
+            cancel(OP_SEND, true);
+        }
+        if (pollArmed) {
+            cancel(OP_POLL, true);
+        }
+    }
+
+    /** The fd is released (no op in flight): the slot goes back, and the stash is freed. */
+    void released() {
+        freeStash();
+        t.unregister(slot);
+    }
+}
