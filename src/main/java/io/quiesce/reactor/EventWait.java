@@ -41,8 +41,7 @@ final class EventWait {
     /** The io_uring transport's ring, or null. */
     private TransportRing transport;
     private long entersCounted;
-    private long sqesCounted, cqesCounted, staleCounted, cancelsCounted, refillsCounted, exhaustedCounted,
-            interruptsCounted;
+    private long sqesCounted, cqesCounted, staleCounted, cancelsCounted, refillsCounted, exhaustedCounted;
 
     EventWait(Syscalls sys, int epfd, Arena arena, ReactorStats stats, InterestBatch batch,
               InterestBatch.FailureSink onFailure, int initialEvents, int eventsLimit) {
@@ -77,6 +76,7 @@ final class EventWait {
     boolean useTransport(TransportRing.Options options) {
         try {
             transport = TransportRing.open(epfd, events, maxEvents, arena, options);
+            transport.onInterrupt(() -> stats.increment(Counter.EPOLL_WAITS_INTERRUPTED));
         } catch (EpollBatch.UnavailableException e) {
             if (TRANSPORT_FALLBACK_LOGGED.compareAndSet(false, true)) {
                 LOG.log(System.Logger.Level.WARNING, "io_uring transport unavailable ({0}); reactors use plain epoll",
@@ -147,8 +147,6 @@ final class EventWait {
         refillsCounted = t.bufferRefills();
         stats.add(Counter.URING_BUFFERS_EXHAUSTED, t.buffersExhausted() - exhaustedCounted);
         exhaustedCounted = t.buffersExhausted();
-        stats.add(Counter.EPOLL_WAITS_INTERRUPTED, t.interrupted() - interruptsCounted);
-        interruptsCounted = t.interrupted();
     }
 
     /** {@return the array the last wait wrote its events to} */

@@ -118,6 +118,7 @@ public final class TransportRing implements AutoCloseable {
     private long cqesReaped;
     private long staleCqes;
     private long interrupted;
+    private Runnable onInterrupt = () -> {};
     private long earlyFlushes;
     private long bufferRefills;
     private long buffersExhausted;
@@ -355,6 +356,7 @@ public final class TransportRing implements AutoCloseable {
             }
             if (r == -Errno.EINTR) {
                 interrupted++;
+                onInterrupt.run(); // now: an idle reactor may wait on for long
                 if (timeoutNanos > 0) {
                     left = Math.max(0, deadline - System.nanoTime());
                 }
@@ -475,6 +477,11 @@ public final class TransportRing implements AutoCloseable {
 
     /** {@return enters interrupted by a signal and retried} */
     public long interrupted() { return interrupted; }
+
+    /** Sets what runs (on the ring's thread) each time a signal interrupts a wait, which is then retried. */
+    public void onInterrupt(Runnable listener) {
+        this.onInterrupt = listener;
+    }
 
     /** {@return submits forced by a full SQ} */
     public long earlyFlushes() { return earlyFlushes; }
