@@ -3317,6 +3317,64 @@ public class LinuxH extends LinuxH$shared {
         }
     }
 
+    private static class getpagesize {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LinuxH.C_INT    );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("getpagesize");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * extern int getpagesize()
+     * }
+     */
+    public static FunctionDescriptor getpagesize$descriptor() {
+        return getpagesize.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * extern int getpagesize()
+     * }
+     */
+    public static MethodHandle getpagesize$handle() {
+        return getpagesize.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * extern int getpagesize()
+     * }
+     */
+    public static MemorySegment getpagesize$address() {
+        return getpagesize.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * extern int getpagesize()
+     * }
+     */
+    public static int getpagesize() {
+        var mh$ = getpagesize.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("getpagesize");
+            }
+            return (int)mh$.invokeExact();
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     /**
      * Variadic invoker class for:
      * {@snippet lang=c :
@@ -4378,6 +4436,33 @@ public class LinuxH extends LinuxH$shared {
     public static int IORING_OP_NOP() {
         return IORING_OP_NOP;
     }
+    private static final int IORING_OP_POLL_ADD = (int)6L;
+    /**
+     * {@snippet lang=c :
+     * enum io_uring_op.IORING_OP_POLL_ADD = 6
+     * }
+     */
+    public static int IORING_OP_POLL_ADD() {
+        return IORING_OP_POLL_ADD;
+    }
+    private static final int IORING_OP_POLL_REMOVE = (int)7L;
+    /**
+     * {@snippet lang=c :
+     * enum io_uring_op.IORING_OP_POLL_REMOVE = 7
+     * }
+     */
+    public static int IORING_OP_POLL_REMOVE() {
+        return IORING_OP_POLL_REMOVE;
+    }
+    private static final int IORING_OP_SENDMSG = (int)9L;
+    /**
+     * {@snippet lang=c :
+     * enum io_uring_op.IORING_OP_SENDMSG = 9
+     * }
+     */
+    public static int IORING_OP_SENDMSG() {
+        return IORING_OP_SENDMSG;
+    }
     private static final int IORING_OP_TIMEOUT = (int)11L;
     /**
      * {@snippet lang=c :
@@ -4386,6 +4471,15 @@ public class LinuxH extends LinuxH$shared {
      */
     public static int IORING_OP_TIMEOUT() {
         return IORING_OP_TIMEOUT;
+    }
+    private static final int IORING_OP_ACCEPT = (int)13L;
+    /**
+     * {@snippet lang=c :
+     * enum io_uring_op.IORING_OP_ACCEPT = 13
+     * }
+     */
+    public static int IORING_OP_ACCEPT() {
+        return IORING_OP_ACCEPT;
     }
     private static final int IORING_OP_ASYNC_CANCEL = (int)14L;
     /**
@@ -4405,6 +4499,42 @@ public class LinuxH extends LinuxH$shared {
     public static int IORING_OP_LINK_TIMEOUT() {
         return IORING_OP_LINK_TIMEOUT;
     }
+    private static final int IORING_OP_CONNECT = (int)16L;
+    /**
+     * {@snippet lang=c :
+     * enum io_uring_op.IORING_OP_CONNECT = 16
+     * }
+     */
+    public static int IORING_OP_CONNECT() {
+        return IORING_OP_CONNECT;
+    }
+    private static final int IORING_OP_CLOSE = (int)19L;
+    /**
+     * {@snippet lang=c :
+     * enum io_uring_op.IORING_OP_CLOSE = 19
+     * }
+     */
+    public static int IORING_OP_CLOSE() {
+        return IORING_OP_CLOSE;
+    }
+    private static final int IORING_OP_SEND = (int)26L;
+    /**
+     * {@snippet lang=c :
+     * enum io_uring_op.IORING_OP_SEND = 26
+     * }
+     */
+    public static int IORING_OP_SEND() {
+        return IORING_OP_SEND;
+    }
+    private static final int IORING_OP_RECV = (int)27L;
+    /**
+     * {@snippet lang=c :
+     * enum io_uring_op.IORING_OP_RECV = 27
+     * }
+     */
+    public static int IORING_OP_RECV() {
+        return IORING_OP_RECV;
+    }
     private static final int IORING_OP_EPOLL_CTL = (int)29L;
     /**
      * {@snippet lang=c :
@@ -4414,6 +4544,42 @@ public class LinuxH extends LinuxH$shared {
     public static int IORING_OP_EPOLL_CTL() {
         return IORING_OP_EPOLL_CTL;
     }
+    private static final int IORING_OP_SHUTDOWN = (int)34L;
+    /**
+     * {@snippet lang=c :
+     * enum io_uring_op.IORING_OP_SHUTDOWN = 34
+     * }
+     */
+    public static int IORING_OP_SHUTDOWN() {
+        return IORING_OP_SHUTDOWN;
+    }
+    private static final int IORING_OP_MSG_RING = (int)40L;
+    /**
+     * {@snippet lang=c :
+     * enum io_uring_op.IORING_OP_MSG_RING = 40
+     * }
+     */
+    public static int IORING_OP_MSG_RING() {
+        return IORING_OP_MSG_RING;
+    }
+    private static final int IORING_MSG_DATA = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * enum <anonymous>.IORING_MSG_DATA = 0
+     * }
+     */
+    public static int IORING_MSG_DATA() {
+        return IORING_MSG_DATA;
+    }
+    private static final int IORING_CQE_BUFFER_SHIFT = (int)16L;
+    /**
+     * {@snippet lang=c :
+     * enum <anonymous>.IORING_CQE_BUFFER_SHIFT = 16
+     * }
+     */
+    public static int IORING_CQE_BUFFER_SHIFT() {
+        return IORING_CQE_BUFFER_SHIFT;
+    }
     private static final int IORING_REGISTER_PROBE = (int)8L;
     /**
      * {@snippet lang=c :
@@ -4422,6 +4588,51 @@ public class LinuxH extends LinuxH$shared {
      */
     public static int IORING_REGISTER_PROBE() {
         return IORING_REGISTER_PROBE;
+    }
+    private static final int IORING_REGISTER_RING_FDS = (int)20L;
+    /**
+     * {@snippet lang=c :
+     * enum <anonymous>.IORING_REGISTER_RING_FDS = 20
+     * }
+     */
+    public static int IORING_REGISTER_RING_FDS() {
+        return IORING_REGISTER_RING_FDS;
+    }
+    private static final int IORING_UNREGISTER_RING_FDS = (int)21L;
+    /**
+     * {@snippet lang=c :
+     * enum <anonymous>.IORING_UNREGISTER_RING_FDS = 21
+     * }
+     */
+    public static int IORING_UNREGISTER_RING_FDS() {
+        return IORING_UNREGISTER_RING_FDS;
+    }
+    private static final int IORING_REGISTER_PBUF_RING = (int)22L;
+    /**
+     * {@snippet lang=c :
+     * enum <anonymous>.IORING_REGISTER_PBUF_RING = 22
+     * }
+     */
+    public static int IORING_REGISTER_PBUF_RING() {
+        return IORING_REGISTER_PBUF_RING;
+    }
+    private static final int IORING_UNREGISTER_PBUF_RING = (int)23L;
+    /**
+     * {@snippet lang=c :
+     * enum <anonymous>.IORING_UNREGISTER_PBUF_RING = 23
+     * }
+     */
+    public static int IORING_UNREGISTER_PBUF_RING() {
+        return IORING_UNREGISTER_PBUF_RING;
+    }
+    private static final int IORING_REGISTER_SYNC_CANCEL = (int)24L;
+    /**
+     * {@snippet lang=c :
+     * enum <anonymous>.IORING_REGISTER_SYNC_CANCEL = 24
+     * }
+     */
+    public static int IORING_REGISTER_SYNC_CANCEL() {
+        return IORING_REGISTER_SYNC_CANCEL;
     }
     private static final int IORING_OP_EPOLL_WAIT = (int)59L;
     /**
@@ -4576,6 +4787,24 @@ public class LinuxH extends LinuxH$shared {
     public static int IOSQE_IO_HARDLINK() {
         return IOSQE_IO_HARDLINK;
     }
+    private static final int IOSQE_ASYNC = (int)16L;
+    /**
+     * {@snippet lang=c :
+     * #define IOSQE_ASYNC 16
+     * }
+     */
+    public static int IOSQE_ASYNC() {
+        return IOSQE_ASYNC;
+    }
+    private static final int IOSQE_BUFFER_SELECT = (int)32L;
+    /**
+     * {@snippet lang=c :
+     * #define IOSQE_BUFFER_SELECT 32
+     * }
+     */
+    public static int IOSQE_BUFFER_SELECT() {
+        return IOSQE_BUFFER_SELECT;
+    }
     private static final int IOSQE_CQE_SKIP_SUCCESS = (int)64L;
     /**
      * {@snippet lang=c :
@@ -4584,6 +4813,15 @@ public class LinuxH extends LinuxH$shared {
      */
     public static int IOSQE_CQE_SKIP_SUCCESS() {
         return IOSQE_CQE_SKIP_SUCCESS;
+    }
+    private static final int IORING_SETUP_CQSIZE = (int)8L;
+    /**
+     * {@snippet lang=c :
+     * #define IORING_SETUP_CQSIZE 8
+     * }
+     */
+    public static int IORING_SETUP_CQSIZE() {
+        return IORING_SETUP_CQSIZE;
     }
     private static final int IORING_SETUP_CLAMP = (int)16L;
     /**
@@ -4638,6 +4876,105 @@ public class LinuxH extends LinuxH$shared {
      */
     public static int IORING_TIMEOUT_ABS() {
         return IORING_TIMEOUT_ABS;
+    }
+    private static final int IORING_POLL_ADD_MULTI = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define IORING_POLL_ADD_MULTI 1
+     * }
+     */
+    public static int IORING_POLL_ADD_MULTI() {
+        return IORING_POLL_ADD_MULTI;
+    }
+    private static final int IORING_ASYNC_CANCEL_ALL = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define IORING_ASYNC_CANCEL_ALL 1
+     * }
+     */
+    public static int IORING_ASYNC_CANCEL_ALL() {
+        return IORING_ASYNC_CANCEL_ALL;
+    }
+    private static final int IORING_ASYNC_CANCEL_FD = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * #define IORING_ASYNC_CANCEL_FD 2
+     * }
+     */
+    public static int IORING_ASYNC_CANCEL_FD() {
+        return IORING_ASYNC_CANCEL_FD;
+    }
+    private static final int IORING_ASYNC_CANCEL_ANY = (int)4L;
+    /**
+     * {@snippet lang=c :
+     * #define IORING_ASYNC_CANCEL_ANY 4
+     * }
+     */
+    public static int IORING_ASYNC_CANCEL_ANY() {
+        return IORING_ASYNC_CANCEL_ANY;
+    }
+    private static final int IORING_ASYNC_CANCEL_USERDATA = (int)16L;
+    /**
+     * {@snippet lang=c :
+     * #define IORING_ASYNC_CANCEL_USERDATA 16
+     * }
+     */
+    public static int IORING_ASYNC_CANCEL_USERDATA() {
+        return IORING_ASYNC_CANCEL_USERDATA;
+    }
+    private static final int IORING_RECVSEND_POLL_FIRST = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define IORING_RECVSEND_POLL_FIRST 1
+     * }
+     */
+    public static int IORING_RECVSEND_POLL_FIRST() {
+        return IORING_RECVSEND_POLL_FIRST;
+    }
+    private static final int IORING_RECV_MULTISHOT = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * #define IORING_RECV_MULTISHOT 2
+     * }
+     */
+    public static int IORING_RECV_MULTISHOT() {
+        return IORING_RECV_MULTISHOT;
+    }
+    private static final int IORING_ACCEPT_MULTISHOT = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define IORING_ACCEPT_MULTISHOT 1
+     * }
+     */
+    public static int IORING_ACCEPT_MULTISHOT() {
+        return IORING_ACCEPT_MULTISHOT;
+    }
+    private static final int IORING_CQE_F_BUFFER = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define IORING_CQE_F_BUFFER 1
+     * }
+     */
+    public static int IORING_CQE_F_BUFFER() {
+        return IORING_CQE_F_BUFFER;
+    }
+    private static final int IORING_CQE_F_MORE = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * #define IORING_CQE_F_MORE 2
+     * }
+     */
+    public static int IORING_CQE_F_MORE() {
+        return IORING_CQE_F_MORE;
+    }
+    private static final int IORING_CQE_F_SOCK_NONEMPTY = (int)4L;
+    /**
+     * {@snippet lang=c :
+     * #define IORING_CQE_F_SOCK_NONEMPTY 4
+     * }
+     */
+    public static int IORING_CQE_F_SOCK_NONEMPTY() {
+        return IORING_CQE_F_SOCK_NONEMPTY;
     }
     private static final long IORING_OFF_SQ_RING = 0L;
     /**
@@ -4702,6 +5039,15 @@ public class LinuxH extends LinuxH$shared {
     public static int IORING_ENTER_EXT_ARG() {
         return IORING_ENTER_EXT_ARG;
     }
+    private static final int IORING_ENTER_REGISTERED_RING = (int)16L;
+    /**
+     * {@snippet lang=c :
+     * #define IORING_ENTER_REGISTERED_RING 16
+     * }
+     */
+    public static int IORING_ENTER_REGISTERED_RING() {
+        return IORING_ENTER_REGISTERED_RING;
+    }
     private static final int IORING_FEAT_SINGLE_MMAP = (int)1L;
     /**
      * {@snippet lang=c :
@@ -4720,6 +5066,15 @@ public class LinuxH extends LinuxH$shared {
     public static int IORING_FEAT_NODROP() {
         return IORING_FEAT_NODROP;
     }
+    private static final int IORING_FEAT_FAST_POLL = (int)32L;
+    /**
+     * {@snippet lang=c :
+     * #define IORING_FEAT_FAST_POLL 32
+     * }
+     */
+    public static int IORING_FEAT_FAST_POLL() {
+        return IORING_FEAT_FAST_POLL;
+    }
     private static final int IORING_FEAT_EXT_ARG = (int)256L;
     /**
      * {@snippet lang=c :
@@ -4728,6 +5083,15 @@ public class LinuxH extends LinuxH$shared {
      */
     public static int IORING_FEAT_EXT_ARG() {
         return IORING_FEAT_EXT_ARG;
+    }
+    private static final int IORING_FEAT_CQE_SKIP = (int)2048L;
+    /**
+     * {@snippet lang=c :
+     * #define IORING_FEAT_CQE_SKIP 2048
+     * }
+     */
+    public static int IORING_FEAT_CQE_SKIP() {
+        return IORING_FEAT_CQE_SKIP;
     }
     private static final int IO_URING_OP_SUPPORTED = (int)1L;
     /**
