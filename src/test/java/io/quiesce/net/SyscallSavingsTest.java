@@ -156,9 +156,9 @@ class SyscallSavingsTest {
         });
     }
 
-    /** One connection: 64 bytes then FIN, all queued before the reactor looks; {@return its reads} */
-    private long dataThenFin(Server server, int tid, List<Echo> echoes, int index) throws Exception {
-        byte[] msg = "q".repeat(64).getBytes(StandardCharsets.US_ASCII);
+    /** One connection: {@code size} bytes then FIN, all queued before the reactor looks; {@return its reads} */
+    private long dataThenFin(Server server, int tid, List<Echo> echoes, int index, int size) throws Exception {
+        byte[] msg = "q".repeat(size).getBytes(StandardCharsets.US_ASCII);
         Hold hold = new Hold();
         try (Socket s = connect(server)) {
             s.getOutputStream().write(msg);
@@ -185,10 +185,27 @@ class SyscallSavingsTest {
             return e;
         });
         int tid = reactorTid();
-        dataThenFin(server, tid, echoes, 0); // warms up the path (class loading reads too)
-        long reads = dataThenFin(server, tid, echoes, 1);
+        dataThenFin(server, tid, echoes, 0, 64); // warms up the path (class loading reads too)
+        long reads = dataThenFin(server, tid, echoes, 1, 64);
         assertEquals("q".repeat(64) + "|EOF", echoes.get(1).log.toString(), "the data, then the end of stream, no error");
         assertEquals(1, reads, "the 64 bytes and the end of stream in one read: no read that returns 0");
+    }
+
+    @Test
+    void aReadThatFillsTheBufferReadsOnForTheEnd() throws Exception {
+        // A full read does not say the queue is empty, FIN or not: the end needs a read of its own.
+        List<Echo> echoes = new java.util.concurrent.CopyOnWriteArrayList<>();
+        Server server = serve(ServerOptions.defaults(), () -> {
+            Echo e = new Echo();
+            echoes.add(e);
+            return e;
+        });
+        int tid = reactorTid();
+        int size = NetContext.READ_BUFFER_SIZE;
+        dataThenFin(server, tid, echoes, 0, size); // warms up the path (class loading reads too)
+        long reads = dataThenFin(server, tid, echoes, 1, size);
+        assertEquals("q".repeat(size) + "|EOF", echoes.get(1).log.toString());
+        assertEquals(2, reads, "one full read, then the one that returns 0");
     }
 
     @Test

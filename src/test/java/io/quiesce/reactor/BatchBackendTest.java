@@ -125,7 +125,7 @@ class BatchBackendTest {
                 roundTrips(r, 2);
                 assertEquals(List.of(fd), EpollInfo.registeredFds(epfd).stream().filter(t -> t == fd).toList());
             }
-            CompletableFuture<Void>[] groupClosed = new CompletableFuture[1];
+            var groupClosed = new java.util.concurrent.atomic.AtomicReference<CompletableFuture<Void>>();
             onReactor(r, () -> {
                 if (addInTheSameTask) {
                     h[0] = r.register(fd, Interest.READ, (x, ready) -> {});
@@ -133,9 +133,9 @@ class BatchBackendTest {
                     h[0].interest(Interest.READ); // a MOD (level to edge), queued by the next flush
                 }
                 assertTrue(h[0].tryRetain()); // keeps the close (and so the shutdown) from finishing
-                groupClosed[0] = g.closeAsync(); // from the reactor thread: asynchronous
+                groupClosed.set(g.closeAsync()); // from the reactor thread: asynchronous
             });
-            closed = groupClosed[0];
+            closed = groupClosed.get();
             roundTrips(r, 2); // the flush, the shutdown's closes, the ring round, one more round
             assertFalse(h[0].isOpen());
             for (int i = 0; i < 3; i++) { // were it still registered, each write would be an event
