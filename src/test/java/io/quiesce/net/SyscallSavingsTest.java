@@ -26,6 +26,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 
 import static io.quiesce.net.NetTesting.*;
 import static org.junit.jupiter.api.Assertions.*;
@@ -206,6 +207,42 @@ class SyscallSavingsTest {
         long reads = dataThenFin(server, tid, echoes, 1, size);
         assertEquals("q".repeat(size) + "|EOF", echoes.get(1).log.toString());
         assertEquals(2, reads, "one full read, then the one that returns 0");
+    }
+
+    @Test
+    void aPausedReaderGetsTheEndOfStreamOnlyAfterItResumes() throws Exception {
+        // The FIN came with the data, but the handler paused in onRead: the end is not delivered
+        // while paused (the resume reads it).
+        AtomicReference<Connection> conn = new AtomicReference<>();
+        Echo echo = new Echo() {
+            @Override
+            public void onRead(Connection c, MemorySegment data) {
+                super.onRead(c, data);
+                conn.set(c);
+                c.pauseReading();
+            }
+        };
+        Server server = serve(ServerOptions.defaults(), () -> echo);
+        Hold hold = new Hold();
+        try (Socket s = connect(server)) {
+            s.getOutputStream().write("q".repeat(64).getBytes(StandardCharsets.US_ASCII));
+            s.shutdownOutput();
+            awaitServerSide(server, s.getLocalPort(), "08", 65);
+            hold.release();
+            assertArrayEquals("q".repeat(64).getBytes(StandardCharsets.US_ASCII), readExactly(s.getInputStream(), 64));
+            for (int i = 0; i < 3; i++) { // rounds of the reactor while paused
+                CountDownLatch round = new CountDownLatch(1);
+                reactor.execute(round::countDown);
+                await(round);
+            }
+            assertEquals("q".repeat(64), echo.log.toString(), "no end of stream while paused");
+            conn.get().resumeReading();
+            assertArrayEquals("bye".getBytes(StandardCharsets.US_ASCII), s.getInputStream().readAllBytes());
+            await(echo.closed);
+            assertEquals("q".repeat(64) + "|EOF", echo.log.toString());
+        } finally {
+            hold.release();
+        }
     }
 
     @Test
