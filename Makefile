@@ -45,7 +45,7 @@ help:
 test:
 	$(MVN) test
 
-# The reactor and net suites on the io_uring batch backend, the random schedule included.
+# The reactor and net suites on the io_uring batch backend alone (make test runs them on both).
 test-batch:
 	$(MVN) test -Dquiesce.io=batch -Dtest='io.quiesce.reactor.**.*Test,io.quiesce.net.**.*Test' -Dsurefire.failIfNoSpecifiedTests=false
 

@@ -3317,6 +3317,64 @@ public class LinuxH extends LinuxH$shared {
         }
     }
 
+    private static class getpagesize {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LinuxH.C_INT    );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("getpagesize");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * extern int getpagesize()
+     * }
+     */
+    public static FunctionDescriptor getpagesize$descriptor() {
+        return getpagesize.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * extern int getpagesize()
+     * }
+     */
+    public static MethodHandle getpagesize$handle() {
+        return getpagesize.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * extern int getpagesize()
+     * }
+     */
+    public static MemorySegment getpagesize$address() {
+        return getpagesize.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * extern int getpagesize()
+     * }
+     */
+    public static int getpagesize() {
+        var mh$ = getpagesize.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("getpagesize");
+            }
+            return (int)mh$.invokeExact();
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     /**
      * Variadic invoker class for:
      * {@snippet lang=c :

@@ -17,9 +17,18 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * One listening socket on one reactor, registered level-triggered: each wake-up accepts until
- * {@code EAGAIN} or the batch cap, and a backlog left by the cap is reported again by the next
- * {@code epoll_wait} without any bookkeeping.
+ * One listening socket on one reactor, registered level-triggered: a wake-up accepts a bounded
+ * number of connections and does not go on to the {@code EAGAIN} that would say the queue is
+ * empty, because a backlog left behind is reported again by the next {@code epoll_wait} anyway.
+ *
+ * <p><b>How many per wake.</b> The bound adapts: it starts at one, so a reactor that sees one
+ * connection at a time pays one {@code accept4} per connection (not two, the second being the
+ * {@code EAGAIN}). When a wake took its whole bound and the very next wait reports the listener
+ * again, connections are queueing faster than one round takes them: the bound doubles, up to
+ * {@link ServerOptions#acceptBatch()}, so a burst costs a few rounds more, not one per connection.
+ * An {@code EAGAIN} (the queue held fewer than the bound) brings it down to what was there. The
+ * cap keeps a connection storm from starving the open connections; with {@code SO_REUSEPORT}
+ * each reactor's listener has its own queue and its own bound.
  *
  * <p><b>EMFILE and friends.</b> A level-triggered listener whose pending connection cannot be
  * accepted would be reported ready forever: the reactor would spin. So on EMFILE, ENFILE, ENOBUFS
@@ -47,12 +56,18 @@ final class Listener implements EventHandler {
     final AtomicLong accepted = new AtomicLong();
     final AtomicLong fdExhaustion = new AtomicLong();
     final AtomicLong acceptErrors = new AtomicLong();
+    /** {@code accept4} calls that found the queue empty ({@code EAGAIN}); for tests. */
+    final AtomicLong acceptsEmpty = new AtomicLong();
     volatile boolean backingOff;
 
     // ---- reactor thread only ----
     private NetContext ctx;
     private long backoffNanos = MIN_BACKOFF_NANOS;
     private final Runnable resume = this::resume;
+    /** At most this many {@code accept4} in this wake-up; 1 to {@link #acceptBatch}. */
+    private int perWake = 1;
+    /** The reactor's wait count at the last wake-up that took its whole bound; -2 when none. */
+    private long fullAtWait = -2;
 
     Listener(Server server, Reactor reactor, int acceptBatch) {
         this.server = server;
@@ -138,9 +153,15 @@ final class Listener implements EventHandler {
             ctx = NetContext.of(reactor);
         }
         int lfd = h.fd();
-        for (int i = 0; i < acceptBatch; i++) {
+        long wait = reactor.stats().get(ReactorStats.Counter.EPOLL_WAITS);
+        if (wait == fullAtWait + 1) {
+            perWake = Math.min(acceptBatch, perWake * 2); // the last wake's bound left a backlog
+        }
+        int taken = 0;
+        for (int i = 0; i < perWake; i++) {
             int fd = ctx.sys.accept(lfd, MemorySegment.NULL, MemorySegment.NULL, io.quiesce.sys.raw.Syscalls.SOCK_NONBLOCK);
             if (fd >= 0) {
+                taken++;
                 accepted.setOpaque(accepted.getPlain() + 1);
                 ReactorInternals.increment(ctx.stats, ReactorStats.Counter.ACCEPTS);
                 backoffNanos = MIN_BACKOFF_NANOS;
@@ -149,6 +170,8 @@ final class Listener implements EventHandler {
             }
             int errno = -fd;
             if (errno == Errno.EAGAIN) {
+                acceptsEmpty.setOpaque(acceptsEmpty.getPlain() + 1);
+                perWake = Math.max(1, taken);
                 return;
             }
             ReactorInternals.increment(ctx.stats, ReactorStats.Counter.ACCEPT_ERRORS);
@@ -159,7 +182,8 @@ final class Listener implements EventHandler {
             backOff(errno);
             return;
         }
-        // cap reached: level-triggered, so the next epoll_wait reports the rest
+        // the bound reached: level-triggered, so the next wait reports what is left, if anything
+        fullAtWait = wait;
     }
 
     private void hand(int fd) {

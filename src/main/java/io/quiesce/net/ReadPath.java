@@ -19,6 +19,16 @@ import java.util.concurrent.TimeUnit;
  * turn). Edges that arrive while paused are remembered and replayed on resume. It also keeps the
  * read-idle timer.
  *
+ * <p><b>End of stream without the read that returns 0.</b> When the edge carries
+ * {@code EPOLLRDHUP} and neither {@code EPOLLHUP} nor {@code EPOLLERR} (a FIN, no reset), the FIN
+ * had arrived when the kernel reported the edge, and TCP queues in sequence order: everything the
+ * peer sent before it was already in the receive queue. So a short read has read up to the FIN,
+ * and the end of stream is delivered without another {@code read}. Where that does not hold it
+ * reads on as before: a read that filled the buffer (more may be queued), a pause (the resume
+ * reads), and urgent data ({@code EPOLLPRI}, asked for at registration for this reason): Linux
+ * ends a read early at the urgent mark, so a short read there does not mean the queue is empty,
+ * with or without a FIN.
+ *
  * <p>The object is itself the read task ({@link #run}), so a connection pays for no extra one.
  */
 final class ReadPath implements Runnable {
@@ -46,8 +56,11 @@ final class ReadPath implements Runnable {
     /** Reads until drained, paused, closed or out of budget. {@code ready}: the edge's bits. */
     void readLoop(int ready) throws Exception {
         // With RDHUP/HUP/ERR in the edge a short read does not mean "nothing more": the end of
-        // stream or the error still has to be read.
-        boolean endPending = (ready & (Interest.PEER_CLOSED | Interest.HANGUP | Interest.ERROR)) != 0;
+        // stream or the error still has to be read; nor with urgent data (a read stops at its mark).
+        boolean endPending = (ready & (Interest.PEER_CLOSED | Interest.HANGUP | Interest.ERROR | Syscalls.EPOLLPRI)) != 0;
+        // A FIN alone (no reset, no urgent mark): a short read has read everything before it.
+        boolean finReached = (ready & (Interest.PEER_CLOSED | Interest.HANGUP | Interest.ERROR | Syscalls.EPOLLPRI))
+                == Interest.PEER_CLOSED;
         TcpConnection c = this.c;
         NetContext ctx = c.ctx;
         long budget = c.options.readBudget();
@@ -68,8 +81,15 @@ final class ReadPath implements Runnable {
                     pendingReady |= ready | Interest.READ;
                     break;
                 }
-                if (n < readBufferSize && !endPending) {
-                    break;
+                if (n < readBufferSize) {
+                    if (!endPending) {
+                        break;
+                    }
+                    if (finReached) {
+                        pendingReady = 0;
+                        c.inputEnded();
+                        break;
+                    }
                 }
                 if (budget <= 0) {
                     pendingReady |= ready | Interest.READ;

@@ -44,7 +44,7 @@ public final class Server implements AutoCloseable {
     private final ServerOptions options;
     private final Supplier<? extends ConnectionHandler> handlers;
     private final InetSocketAddress localAddress;
-    private final List<Listener> listeners = new ArrayList<>();
+    final List<Listener> listeners = new ArrayList<>();
     final AtomicBoolean firstBackoffLogged = new AtomicBoolean();
 
     private Server(ReactorGroup group, ServerOptions options, Supplier<? extends ConnectionHandler> handlers,

@@ -26,7 +26,7 @@ import static io.quiesce.net.ConnectionState.*;
 
 /**
  * The one {@link Connection}: a socket registered once, edge-triggered, for
- * {@code IN|OUT|RDHUP}, whose epoll interest never changes again. This class is the connection's
+ * {@code IN|OUT|RDHUP|PRI}, whose epoll interest never changes again. This class is the connection's
  * state machine and its callback passes; the three paths have homes of their own:
  * {@link Connector} (a client connect in progress), {@link ReadPath} (reads, pause, budget) and
  * {@link OutboundQueue} (the write queue, the foreign inbox and its door, watermarks, sending).
@@ -54,6 +54,9 @@ final class TcpConnection implements Connection, EventHandler {
             throw new ExceptionInInitializerError(e);
         }
     }
+
+    /** Read, write, peer closed, and urgent data: the read path must know a read may stop at its mark. */
+    static final int SOCKET_INTEREST = Interest.SOCKET_DEFAULT | Syscalls.EPOLLPRI;
 
     final NetContext ctx;
     final Reactor reactor;
@@ -110,7 +113,7 @@ final class TcpConnection implements Connection, EventHandler {
             this.handle = h;
         } else {
             this.uring = null;
-            this.handle = ReactorInternals.registerOwned(reactor, fd, Interest.SOCKET_DEFAULT, this);
+            this.handle = ReactorInternals.registerOwned(reactor, fd, SOCKET_INTEREST, this);
         }
     }
 

@@ -26,7 +26,9 @@ import java.util.Arrays;
  * {@code io_uring_enter} (the seed's {@code epoll_batch}); their results come back per op and are
  * mapped in {@link #completeRound} before any event is dispatched. The DEL is never queued: it is
  * issued at once, so it always lands before the fd's {@code close} (a DEL batched after a close
- * would hit whatever file reused the number).
+ * would hit whatever file reused the number). An op already queued when its handle's close step
+ * runs (a shutdown closes every handle between the flush and the wait) reaches the kernel after
+ * that DEL, so the round's results undo it rather than apply or remap it.
  */
 final class InterestBatch {
     /** What the batch calls when the kernel refuses a handle's registration. */
@@ -162,6 +164,10 @@ final class InterestBatch {
             int op = queuedOps[i];
             int mask = queuedMasks[i];
             int result = ring.ctlResult(i);
+            if (h.registration.closeProcessed()) {
+                undoAfterClose(h, result);
+                continue;
+            }
             neededWork |= result < 0;
             int r = remap(result, op, h, mask, h.registration.token());
             if (r < 0) {
@@ -172,6 +178,21 @@ final class InterestBatch {
         }
         queuedCount = 0;
         ring.clearResults();
+    }
+
+    /**
+     * The handle was closed between the flush that queued its op and the round that ran it (a
+     * shutdown closes every handle there): its DEL step came first and found the kernel without
+     * the op (an ADD not applied yet is "never added"; a MOD's DEL makes the MOD meet ENOENT,
+     * which must not be mapped to an ADD). What the op put in the kernel is taken out now, before
+     * the fd's close, which waits for an epoch after this round; an fd only Quiesce holds needs
+     * no DEL, its close removes the registration.
+     */
+    private void undoAfterClose(Handle h, int result) {
+        if (result >= 0 && !h.exclusiveFd()) {
+            sys.epollCtl(epfd, Syscalls.EPOLL_CTL_DEL, h.fd(), 0, 0); // an error leaves nothing registered either
+            stats.increment(Counter.CTL_DEL);
+        }
     }
 
     private int ctl(int op, Handle h, int mask, long token) {

@@ -56,18 +56,6 @@ public final class Ring implements AutoCloseable {
     public static final int OP_POLL_ADD = LinuxH.IORING_OP_POLL_ADD();
     public static final int OP_POLL_REMOVE = LinuxH.IORING_OP_POLL_REMOVE();
 
-    public static final int SQE_BUFFER_SELECT = LinuxH.IOSQE_BUFFER_SELECT();
-    public static final int SQE_ASYNC = LinuxH.IOSQE_ASYNC();
-
-    public static final int CQE_F_MORE = LinuxH.IORING_CQE_F_MORE();
-    public static final int CQE_F_BUFFER = LinuxH.IORING_CQE_F_BUFFER();
-    public static final int CQE_F_SOCK_NONEMPTY = LinuxH.IORING_CQE_F_SOCK_NONEMPTY();
-    public static final int CQE_BUFFER_SHIFT = LinuxH.IORING_CQE_BUFFER_SHIFT();
-
-    public static final int CANCEL_ALL = LinuxH.IORING_ASYNC_CANCEL_ALL();
-    public static final int CANCEL_FD = LinuxH.IORING_ASYNC_CANCEL_FD();
-    public static final int CANCEL_ANY = LinuxH.IORING_ASYNC_CANCEL_ANY();
-
     public static final int SETUP_CLAMP = LinuxH.IORING_SETUP_CLAMP();
     public static final int SETUP_SUBMIT_ALL = LinuxH.IORING_SETUP_SUBMIT_ALL();
     public static final int SETUP_COOP_TASKRUN = LinuxH.IORING_SETUP_COOP_TASKRUN();
@@ -77,6 +65,8 @@ public final class Ring implements AutoCloseable {
     public static final int FEAT_SINGLE_MMAP = LinuxH.IORING_FEAT_SINGLE_MMAP();
     public static final int FEAT_NODROP = LinuxH.IORING_FEAT_NODROP();
     public static final int FEAT_EXT_ARG = LinuxH.IORING_FEAT_EXT_ARG();
+    public static final int FEAT_FAST_POLL = LinuxH.IORING_FEAT_FAST_POLL();
+    public static final int FEAT_CQE_SKIP = LinuxH.IORING_FEAT_CQE_SKIP();
 
     public static final int ENTER_GETEVENTS = LinuxH.IORING_ENTER_GETEVENTS();
     public static final int ENTER_EXT_ARG = LinuxH.IORING_ENTER_EXT_ARG();
@@ -84,6 +74,34 @@ public final class Ring implements AutoCloseable {
     public static final int SQE_IO_LINK = LinuxH.IOSQE_IO_LINK();
     public static final int SQE_IO_HARDLINK = LinuxH.IOSQE_IO_HARDLINK();
     public static final int SQE_CQE_SKIP_SUCCESS = LinuxH.IOSQE_CQE_SKIP_SUCCESS();
+    public static final int SQE_BUFFER_SELECT = LinuxH.IOSQE_BUFFER_SELECT();
+    public static final int SQE_ASYNC = LinuxH.IOSQE_ASYNC();
+
+    public static final int CQE_F_BUFFER = LinuxH.IORING_CQE_F_BUFFER();
+    public static final int CQE_F_MORE = LinuxH.IORING_CQE_F_MORE();
+    public static final int CQE_F_SOCK_NONEMPTY = LinuxH.IORING_CQE_F_SOCK_NONEMPTY();
+    public static final int CQE_BUFFER_SHIFT = LinuxH.IORING_CQE_BUFFER_SHIFT();
+
+    /** {@code sqe->ioprio} of {@code OP_ACCEPT}: keep accepting (5.19+). */
+    public static final int ACCEPT_MULTISHOT = LinuxH.IORING_ACCEPT_MULTISHOT();
+    /** {@code sqe->ioprio} of {@code OP_RECV}: keep receiving into provided buffers (6.0+). */
+    public static final int RECV_MULTISHOT = LinuxH.IORING_RECV_MULTISHOT();
+    /** {@code sqe->ioprio} of send/recv: arm poll first instead of trying the transfer (5.19+). */
+    public static final int RECVSEND_POLL_FIRST = LinuxH.IORING_RECVSEND_POLL_FIRST();
+    /** {@code sqe->len} of {@code OP_POLL_ADD}: keep reporting (5.13+). */
+    public static final int POLL_ADD_MULTI = LinuxH.IORING_POLL_ADD_MULTI();
+
+    /** {@code cancel_flags}: every match, not the first; the CQE's res is the count (5.19+). */
+    public static final int CANCEL_ALL = LinuxH.IORING_ASYNC_CANCEL_ALL();
+    /** {@code cancel_flags}: match on {@code sqe->fd} instead of user_data (5.19+). */
+    public static final int CANCEL_FD = LinuxH.IORING_ASYNC_CANCEL_FD();
+    /** {@code cancel_flags}: match any request (5.19+). */
+    public static final int CANCEL_ANY = LinuxH.IORING_ASYNC_CANCEL_ANY();
+    /** {@code cancel_flags}: match on user_data, the default when no other key is given (6.0+). */
+    public static final int CANCEL_USERDATA = LinuxH.IORING_ASYNC_CANCEL_USERDATA();
+
+    /** {@code OP_MSG_RING} command ({@code sqe->addr}): post a CQE on the target ring (5.18+). */
+    static final int MSG_DATA = LinuxH.IORING_MSG_DATA();
 
     /** Opcodes are a byte; the probe asks for all of them. */
     private static final int PROBE_OPS = 256;
@@ -93,18 +111,14 @@ public final class Ring implements AutoCloseable {
 
     private static final long SQE_OPCODE = io_uring_sqe.opcode$offset();
     private static final long SQE_FLAGS = io_uring_sqe.flags$offset();
+    private static final long SQE_IOPRIO = io_uring_sqe.ioprio$offset();
+    private static final long SQE_BUF_GROUP = io_uring_sqe.buf_group$offset();
     private static final long SQE_FD = io_uring_sqe.fd$offset();
     private static final long SQE_OFF = io_uring_sqe.off$offset();
     private static final long SQE_ADDR = io_uring_sqe.addr$offset();
     private static final long SQE_LEN = io_uring_sqe.len$offset();
     private static final long SQE_OP_FLAGS = io_uring_sqe.rw_flags$offset();
     private static final long SQE_USER_DATA = io_uring_sqe.user_data$offset();
-    private static final long SQE_IOPRIO = io_uring_sqe.ioprio$offset();
-    private static final long SQE_BUF_GROUP = io_uring_sqe.buf_group$offset();
-    private static final int ACCEPT_MULTISHOT = LinuxH.IORING_ACCEPT_MULTISHOT();
-    private static final int RECV_MULTISHOT = LinuxH.IORING_RECV_MULTISHOT();
-    private static final int POLL_ADD_MULTI = LinuxH.IORING_POLL_ADD_MULTI();
-    private static final int MSG_DATA = LinuxH.IORING_MSG_DATA();
     private static final long CQE_USER_DATA = io_uring_cqe.user_data$offset();
     private static final long CQE_RES = io_uring_cqe.res$offset();
     private static final long CQE_FLAGS = io_uring_cqe.flags$offset();
@@ -329,6 +343,14 @@ public final class Ring implements AutoCloseable {
         sqes.set(ValueLayout.JAVA_INT, sqe + SQE_OP_FLAGS, flags);
     }
 
+    /**
+     * Sets an SQE's {@code ioprio}, which the socket opcodes read as their own flags
+     * ({@link #ACCEPT_MULTISHOT}, {@link #RECV_MULTISHOT}, {@link #RECVSEND_POLL_FIRST}).
+     */
+    public void sqeIoprio(long sqe, int ioprio) {
+        sqes.set(ValueLayout.JAVA_SHORT, sqe + SQE_IOPRIO, (short) ioprio);
+    }
+
     /** {@code IORING_OP_NOP}. */
     public void prepNop(long sqe, long userData) {
         prep(sqe, OP_NOP, -1, 0, 0, 0, userData);
@@ -366,104 +388,146 @@ public final class Ring implements AutoCloseable {
         prep(sqe, OP_LINK_TIMEOUT, -1, timespec, 1, 0, userData);
     }
 
-    // ---- socket ops (the completion-based transport) ----
+    // ---- sockets, cancel, close, msg_ring, poll ----
 
     /**
-     * {@code IORING_OP_ACCEPT} (5.5+): {@code accept4(fd, addr, addrLen, acceptFlags)}; with
-     * {@code multishot} ({@code IORING_ACCEPT_MULTISHOT}, 5.19+) one SQE posts a CQE per
-     * connection, flagged {@link #CQE_F_MORE} while it stays armed.
+     * {@code IORING_OP_ACCEPT} (5.5+): {@code accept4(fd, addr, addrLen, acceptFlags)}; the CQE's
+     * res is the new fd or {@code -errno}.
      *
-     * @param addr a {@code sockaddr} to fill, or 0; {@code addrLenPtr} its {@code socklen_t}, or 0
+     * @param addr a {@code struct sockaddr} buffer for the peer address, or 0
+     * @param addrLenPtr address of its {@code socklen_t} size (in: capacity, out: length), or 0;
+     *     both are written when the CQE is posted, so with {@code multishot} they are shared by
+     *     every accept and are only meaningful when read right after each CQE
+     * @param acceptFlags {@code SOCK_CLOEXEC | SOCK_NONBLOCK} (the only two the kernel takes; pass
+     *     {@code SOCK_CLOEXEC}: io_uring does not add it)
+     * @param multishot {@link #ACCEPT_MULTISHOT} (5.19+): one SQE accepts every connection, each
+     *     CQE carrying {@link #CQE_F_MORE} while it stays armed; a CQE without it (an error, a
+     *     cancel) ends it
      */
     public void prepAccept(long sqe, int fd, long addr, long addrLenPtr, int acceptFlags,
                            boolean multishot, long userData) {
         prep(sqe, OP_ACCEPT, fd, addr, 0, addrLenPtr, userData);
         sqeOpFlags(sqe, acceptFlags);
-        if (multishot) {
-            sqes.set(ValueLayout.JAVA_SHORT, sqe + SQE_IOPRIO, (short) ACCEPT_MULTISHOT);
-        }
+        sqeIoprio(sqe, multishot ? ACCEPT_MULTISHOT : 0);
     }
 
-    /** {@code IORING_OP_CONNECT} (5.5+): {@code connect(fd, addr, addrLen)}; {@code *addr} must live until the CQE. */
+    /**
+     * {@code IORING_OP_CONNECT} (5.5+): {@code connect(fd, addr, addrLen)}, completing when the
+     * connection is made or refused (res 0 or {@code -errno}: no {@code EINPROGRESS} to poll for).
+     * The kernel copies the address at submission.
+     */
     public void prepConnect(long sqe, int fd, long addr, int addrLen, long userData) {
         prep(sqe, OP_CONNECT, fd, addr, 0, addrLen, userData);
     }
 
-    /** {@code IORING_OP_RECV} (5.6+): one {@code recv(fd, addr, len, msgFlags)} into caller memory. */
+    /**
+     * {@code IORING_OP_RECV} (5.6+): {@code recv(fd, addr, len, msgFlags)}; res is the bytes
+     * read, 0 at end of stream, or {@code -errno}. The buffer must stay valid until the CQE.
+     */
     public void prepRecv(long sqe, int fd, long addr, int len, int msgFlags, long userData) {
         prep(sqe, OP_RECV, fd, addr, len, 0, userData);
         sqeOpFlags(sqe, msgFlags);
     }
 
     /**
-     * Multishot {@code IORING_OP_RECV} (6.0+) into buffers the kernel picks from provided-buffer
-     * group {@code bufferGroup} ({@code IOSQE_BUFFER_SELECT}): one CQE per receive, each naming
-     * its buffer ({@link #bufferId}); it stays armed while CQEs carry {@link #CQE_F_MORE}, and
-     * ends with {@code -ENOBUFS} when the group runs dry, with 0 at end of stream, or on error.
+     * Multishot {@code IORING_OP_RECV} (6.0+) into provided buffers: each CQE names the buffer
+     * it filled ({@link #CQE_F_BUFFER}, {@link #bufferId(int)}) and carries {@link #CQE_F_MORE}
+     * while the receive stays armed. It ends with a CQE without {@code F_MORE}: res 0 at end of
+     * stream, {@code -ENOBUFS} when group {@code bufferGroup} has no buffer left (the data
+     * stays in the socket; the caller recycles and submits again), or another {@code -errno}.
+     *
+     * @param bufferGroup the group id of a {@link BufferRing} registered on this ring
      */
     public void prepRecvMultishot(long sqe, int fd, int bufferGroup, int msgFlags, long userData) {
         prep(sqe, OP_RECV, fd, 0, 0, 0, userData);
         sqeOpFlags(sqe, msgFlags);
         sqeFlags(sqe, SQE_BUFFER_SELECT);
-        sqes.set(ValueLayout.JAVA_SHORT, sqe + SQE_IOPRIO, (short) RECV_MULTISHOT);
+        sqeIoprio(sqe, RECV_MULTISHOT);
         sqes.set(ValueLayout.JAVA_SHORT, sqe + SQE_BUF_GROUP, (short) bufferGroup);
     }
 
-    /** {@code IORING_OP_SEND} (5.6+): {@code send(fd, addr, len, msgFlags)}; the bytes must live until the CQE. */
+    /**
+     * {@code IORING_OP_SEND} (5.6+): {@code send(fd, addr, len, msgFlags)}; res is the bytes
+     * sent or {@code -errno}. Pass {@code MSG_NOSIGNAL}: a send to a reset peer is then
+     * {@code -EPIPE}, not a {@code SIGPIPE}.
+     */
     public void prepSend(long sqe, int fd, long addr, int len, int msgFlags, long userData) {
         prep(sqe, OP_SEND, fd, addr, len, 0, userData);
         sqeOpFlags(sqe, msgFlags);
     }
 
-    /** {@code IORING_OP_SENDMSG} (5.3+): {@code sendmsg(fd, msghdr, msgFlags)}; the header, its iovecs and bytes live until the CQE. */
+    /**
+     * {@code IORING_OP_SENDMSG} (5.3+): {@code sendmsg(fd, msghdr, msgFlags)}. The kernel copies
+     * the {@code struct msghdr} and its iovec array at submission; the data they point at must
+     * stay valid until the CQE. Pass {@code MSG_NOSIGNAL}, as for {@link #prepSend}.
+     */
     public void prepSendmsg(long sqe, int fd, long msghdr, int msgFlags, long userData) {
-        prep(sqe, OP_SENDMSG, fd, msghdr, 1, 0, userData);
+        prep(sqe, OP_SENDMSG, fd, msghdr, 0, 0, userData);
         sqeOpFlags(sqe, msgFlags);
     }
 
     /**
-     * {@code IORING_OP_ASYNC_CANCEL} of the request(s) whose {@code user_data} is
-     * {@code targetUserData} ({@link #CANCEL_ALL}: every match, not only the first). Its own CQE
-     * says how many were found ({@code -ENOENT}: none, {@code -EALREADY}: running).
+     * {@code IORING_OP_ASYNC_CANCEL} of the request(s) submitted with {@code targetUserData}.
+     * The cancelled request completes with {@code -ECANCELED} (a multishot one without
+     * {@link #CQE_F_MORE}); this SQE's res is 0, {@code -ENOENT} (nothing matched),
+     * {@code -EALREADY} (it was running and may still complete), or with {@link #CANCEL_ALL}
+     * the number cancelled.
+     *
+     * @param cancelFlags {@link #CANCEL_ALL} or 0
      */
     public void prepCancel(long sqe, long targetUserData, int cancelFlags, long userData) {
         prep(sqe, OP_ASYNC_CANCEL, -1, targetUserData, 0, 0, userData);
         sqeOpFlags(sqe, cancelFlags);
     }
 
-    /** {@code IORING_OP_ASYNC_CANCEL} by file (5.19+): the requests on {@code fd} ({@link #CANCEL_FD} is added). */
+    /**
+     * {@code IORING_OP_ASYNC_CANCEL} keyed on the fd (5.19+): {@link #CANCEL_FD} is added to
+     * {@code cancelFlags}. Results as for {@link #prepCancel}.
+     *
+     * @param cancelFlags {@link #CANCEL_ALL} to cancel every request on {@code fd}, or 0 for one
+     */
     public void prepCancelFd(long sqe, int fd, int cancelFlags, long userData) {
         prep(sqe, OP_ASYNC_CANCEL, fd, 0, 0, 0, userData);
         sqeOpFlags(sqe, cancelFlags | CANCEL_FD);
     }
 
-    /** {@code IORING_OP_SHUTDOWN} (5.11+): {@code shutdown(fd, how)}. */
+    /** {@code IORING_OP_SHUTDOWN} (5.11+): {@code shutdown(fd, how)}; res 0 or {@code -errno}. */
     public void prepShutdown(long sqe, int fd, int how, long userData) {
         prep(sqe, OP_SHUTDOWN, fd, 0, how, 0, userData);
     }
 
-    /** {@code IORING_OP_CLOSE} (5.6+): {@code close(fd)}. */
+    /**
+     * {@code IORING_OP_CLOSE} (5.6+): {@code close(fd)}; res 0 or {@code -errno}. Like
+     * {@code close(2)}, it does not cancel requests in flight on {@code fd}: they hold their own
+     * reference to the file, so cancel them first ({@link #prepCancelFd}).
+     */
     public void prepClose(long sqe, int fd, long userData) {
         prep(sqe, OP_CLOSE, fd, 0, 0, 0, userData);
     }
 
     /**
-     * {@code IORING_OP_MSG_RING} (5.18+): posts a CQE with {@code res} and
-     * {@code targetUserData} on the ring {@code targetRingFd} (a wakeup across rings).
+     * {@code IORING_OP_MSG_RING} with {@code IORING_MSG_DATA} (5.18+): posts a CQE on the ring
+     * {@code targetRingFd} with {@code user_data = targetUserData}, {@code res = res} and flags 0
+     * — a wakeup with a payload, without an eventfd. This SQE's own res is 0 or {@code -errno}
+     * ({@code -EBADFD} if the target is not a ring, {@code -EOVERFLOW} if its CQ is full). A
+     * target set up with {@code DEFER_TASKRUN} sees the CQE when its own thread next enters to
+     * wait.
      */
     public void prepMsgRing(long sqe, int targetRingFd, int res, long targetUserData, long userData) {
         prep(sqe, OP_MSG_RING, targetRingFd, MSG_DATA, res, targetUserData, userData);
     }
 
-    /** {@code IORING_OP_POLL_ADD}; {@code multishot} ({@code IORING_POLL_ADD_MULTI}, 5.13+) stays armed. */
+    /**
+     * {@code IORING_OP_POLL_ADD} (5.1+): completes with the {@code POLL*} mask that became ready
+     * (the {@code EPOLL*} values for the low bits), or {@code -errno}.
+     *
+     * @param pollMask {@code POLLIN}, {@code POLLOUT}, ... ({@code poll32_events})
+     * @param multishot {@link #POLL_ADD_MULTI} (5.13+): one CQE per readiness edge, each with
+     *     {@link #CQE_F_MORE} while it stays armed
+     */
     public void prepPollAdd(long sqe, int fd, int pollMask, boolean multishot, long userData) {
         prep(sqe, OP_POLL_ADD, fd, 0, multishot ? POLL_ADD_MULTI : 0, 0, userData);
-        sqes.set(ValueLayout.JAVA_INT, sqe + io_uring_sqe.poll32_events$offset(), pollMask);
-    }
-
-    /** {@return the provided buffer a CQE flagged {@link #CQE_F_BUFFER} names} */
-    public static int bufferId(int cqeFlags) {
-        return cqeFlags >>> CQE_BUFFER_SHIFT;
+        sqeOpFlags(sqe, pollMask);
     }
 
     /** Publishes the filled SQEs to the kernel (store-release of the SQ tail). */
@@ -526,6 +590,16 @@ public final class Ring implements AutoCloseable {
         return cqRing.get(ValueLayout.JAVA_INT, cqeAt(i) + CQE_FLAGS);
     }
 
+    /**
+     * {@return the provided buffer a CQE names: its {@code bid}, valid only when the flags carry
+     * {@link #CQE_F_BUFFER}}
+     *
+     * @param cqeFlags the CQE's flags ({@link #cqeFlags(int)})
+     */
+    public static int bufferId(int cqeFlags) {
+        return cqeFlags >>> CQE_BUFFER_SHIFT;
+    }
+
     /** Gives {@code n} CQEs back to the kernel (store-release of the CQ head). */
     public void cqAdvance(int n) {
         cqHead += n;
@@ -540,6 +614,11 @@ public final class Ring implements AutoCloseable {
     /** {@return the SQ ring's {@code IORING_SQ_*} flags} */
     public int sqFlags() {
         return (int) U32.getAcquire(sqRing, sqFlagsAt);
+    }
+
+    /** {@return whether {@link #close()} has run} */
+    boolean isClosed() {
+        return closed;
     }
 
     /** Unmaps the rings and closes the ring fd; idempotent. */

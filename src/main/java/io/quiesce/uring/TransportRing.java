@@ -123,6 +123,8 @@ public final class TransportRing implements AutoCloseable {
     private long bufferRefills;
     private long buffersExhausted;
     private long cancels;
+    /** Buffers recycled since the last publish. */
+    private int recycled;
 
     private TransportRing(Ring ring, BufferRing buffers, Arena arena, int epfd, MemorySegment events, int maxEvents) {
         this.ring = ring;
@@ -302,6 +304,7 @@ public final class TransportRing implements AutoCloseable {
     /** A provided buffer handed out by a receive CQE goes back (published at the next enter). */
     public void recycle(int bid) {
         buffers.recycle(bid);
+        recycled++;
     }
 
     /** Counts a receive that ended for want of buffers ({@code ENOBUFS}). */
@@ -315,7 +318,9 @@ public final class TransportRing implements AutoCloseable {
     }
 
     private void buffersPublished() {
-        if (buffers.publish() > 0) {
+        if (recycled > 0) {
+            buffers.publish();
+            recycled = 0;
             bufferRefills++;
         }
     }

@@ -63,6 +63,18 @@ public final class UringCalls {
     private static final MethodHandle MUNMAP = LINKER.downcallHandle(LinuxH.munmap$address(),
             LinuxH.munmap$descriptor(), ERRNO);
 
+    /** {@code getpagesize()}: constant for the process, so asked once. */
+    private static final int PAGE_SIZE = pageSizeFromLibc();
+
+    private static int pageSizeFromLibc() {
+        var h = LINKER.downcallHandle(LinuxH.getpagesize$address(), LinuxH.getpagesize$descriptor());
+        try {
+            return (int) h.invokeExact();
+        } catch (Throwable t) {
+            throw linkFailure(t);
+        }
+    }
+
     private final MemorySegment capture;
 
     /**
@@ -134,6 +146,14 @@ public final class UringCalls {
         } catch (Throwable t) {
             throw linkFailure(t);
         }
+    }
+
+    /**
+     * {@return the page size ({@code getpagesize()}), the alignment the kernel wants for memory
+     * it maps from user space, such as a provided buffer ring}
+     */
+    public static int pageSize() {
+        return PAGE_SIZE;
     }
 
     /**

@@ -4,7 +4,10 @@
  * through {@code syscall(2)}, the rings as mapped segments.
  *
  * <ul>
- *   <li><b>Owns.</b> {@link io.quiesce.uring.Ring} is one ring, its mappings and its fd;
+ *   <li><b>Owns.</b> {@link io.quiesce.uring.Ring} is one ring, its mappings and its fd, and
+ *       fills SQEs without policy (the socket opcodes included: accept, connect, recv, send,
+ *       sendmsg, cancel, close, shutdown, msg_ring, poll); {@link io.quiesce.uring.BufferRing} a
+ *       provided buffer ring registered on a ring (its memory is the caller's arena's);
  *       {@link io.quiesce.uring.UringCalls} the raw calls; {@link io.quiesce.uring.UringSupport}
  *       the availability checks and the setup-flag fallback; {@link io.quiesce.uring.EpollBatch}
  *       the seed's batched {@code epoll_ctl} + {@code epoll_wait} in one enter, the first user.</li>

@@ -2,6 +2,7 @@ package io.quiesce.reactor;
 
 import io.quiesce.reactor.ReactorStats.Counter;
 import io.quiesce.sys.raw.Syscalls;
+import io.quiesce.sys.raw.TestSyscalls;
 import io.quiesce.testing.NoFdLeaks;
 import io.quiesce.uring.EpollBatch;
 import io.quiesce.uring.Ring;
@@ -9,7 +10,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 
 import static io.quiesce.reactor.ReactorTesting.*;
 import static org.junit.jupiter.api.Assertions.*;
@@ -84,6 +88,73 @@ class BatchBackendTest {
             h.close(Duration.ofSeconds(10));
         } finally {
             Reactor.batchOptions = saved;
+        }
+    }
+
+    /**
+     * The window between the flush that queues a handle's op on the ring and the round that
+     * submits it: a shutdown closes every handle there (its DEL step runs before the wait). The
+     * queued op must not outlive that close in the kernel: an ADD the DEL step skipped ("never
+     * added") nor a MOD that meets the DEL's ENOENT and is re-added by the seed's mapping. A held
+     * reference keeps the reactor in its shutdown rounds while a dup makes the file ready again.
+     */
+    @Test
+    void aModQueuedOnTheRingWhenShutdownClosesItsHandleLeavesNoRegistration() throws Exception {
+        queuedOpMeetsShutdownClose(false);
+    }
+
+    /** The same window for the ADD of a handle registered in the task that asks for the shutdown. */
+    @Test
+    void anAddQueuedOnTheRingWhenShutdownClosesItsHandleLeavesNoRegistration() throws Exception {
+        queuedOpMeetsShutdownClose(true);
+    }
+
+    private void queuedOpMeetsShutdownClose(boolean addInTheSameTask) throws Exception {
+        ReactorGroup g = start(ReactorGroup.Io.BATCH);
+        Reactor r = g.reactor(0);
+        int epfd = r.epollFd();
+        int fd = eventfd(); // the caller's fd: its close issues the DEL
+        int dup = TestSyscalls.current().dup(fd);
+        Handle[] h = new Handle[1];
+        CompletableFuture<Void> closed = null;
+        try {
+            roundTrips(r, 1);
+            assertEquals(ReactorGroup.Io.BATCH, r.io());
+            if (!addInTheSameTask) {
+                h[0] = r.register(fd, Interest.READ | Interest.LEVEL, (x, ready) -> {});
+                roundTrips(r, 2);
+                assertEquals(List.of(fd), EpollInfo.registeredFds(epfd).stream().filter(t -> t == fd).toList());
+            }
+            var groupClosed = new java.util.concurrent.atomic.AtomicReference<CompletableFuture<Void>>();
+            onReactor(r, () -> {
+                if (addInTheSameTask) {
+                    h[0] = r.register(fd, Interest.READ, (x, ready) -> {});
+                } else {
+                    h[0].interest(Interest.READ); // a MOD (level to edge), queued by the next flush
+                }
+                assertTrue(h[0].tryRetain()); // keeps the close (and so the shutdown) from finishing
+                groupClosed.set(g.closeAsync()); // from the reactor thread: asynchronous
+            });
+            closed = groupClosed.get();
+            roundTrips(r, 2); // the flush, the shutdown's closes, the ring round, one more round
+            assertFalse(h[0].isOpen());
+            for (int i = 0; i < 3; i++) { // were it still registered, each write would be an event
+                sys.eventfdWrite(dup, 1);
+                roundTrips(r, 1);
+            }
+            assertEquals(List.of(), EpollInfo.registeredFds(epfd).stream().filter(t -> t == fd).toList(),
+                    "no registration of the closed handle's fd: " + r.stats());
+            assertEquals(0, r.stats().get(Counter.CTL_ENOENT_AS_ADD), "no re-ADD of a closed handle: " + r.stats());
+            assertEquals(0, r.stats().get(Counter.STALE_EVENTS_DROPPED), r.stats().toString());
+        } finally {
+            if (h[0] != null) {
+                h[0].release();
+            }
+            if (closed != null) {
+                closed.get(10, TimeUnit.SECONDS);
+            }
+            g.close();
+            sys.close(dup);
         }
     }
 }

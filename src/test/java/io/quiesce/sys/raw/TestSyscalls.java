@@ -14,7 +14,6 @@ import java.lang.invoke.MethodHandle;
 import static io.quiesce.sys.raw.Syscalls.linkFailure;
 import static io.quiesce.sys.raw.Syscalls.plain;
 import static io.quiesce.sys.raw.Syscalls.withErrno;
-import static io.quiesce.sys.raw.Syscalls.withErrnoCritical;
 
 /**
  * The calls only tests (and benchmarks and examples, which compile with them) make: duplicating an
@@ -43,10 +42,12 @@ public final class TestSyscalls {
     private static final int TFD_CLOEXEC = LinuxH.TFD_CLOEXEC();
     private static final int RLIMIT_NOFILE = LinuxH.RLIMIT_NOFILE();
 
+    // Not critical: tests and EchoBench call these on blocking fds, and a critical call that
+    // blocks holds off every safepoint (a GC then stops the reactor that would answer: a hang).
     private static final MethodHandle READ =
-            withErrnoCritical(LinuxH.read$address(), LinuxH.read$descriptor());
+            withErrno(LinuxH.read$address(), LinuxH.read$descriptor());
     private static final MethodHandle RECV =
-            withErrnoCritical(LinuxH.recv$address(), LinuxH.recv$descriptor());
+            withErrno(LinuxH.recv$address(), LinuxH.recv$descriptor());
     /** {@code fcntl(int, int, ...)} is variadic: the third argument is its first variadic one. */
     private static final MethodHandle FCNTL = Syscalls.withErrnoVariadic(LinuxH.fcntl.address(),
             FunctionDescriptor.of(LinuxH.C_INT, LinuxH.C_INT, LinuxH.C_INT, LinuxH.C_INT), 2);
