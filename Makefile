@@ -17,7 +17,8 @@ RUN_CP     = target/classes:target/test-classes:$$(cat $(CP_FILE))
 # Demo / example knobs
 PORT    ?=
 THREADS ?=
-# IO=epoll (default) or IO=batch (interest changes and the wait in one io_uring_enter)
+# IO=epoll (default), IO=batch (interest changes and the wait in one io_uring_enter) or
+# IO=uring (the io_uring transport: accept, receive and send as io_uring ops)
 IO      ?=
 # JMH: every benchmark class carries bounded defaults in its annotations (1 fork, 3 x 1 s
 # warmup, 5 x 1 s measurement); ARGS adds JMH options and a name filter, e.g.
@@ -33,8 +34,8 @@ STRESS_SEED ?=
 
 help:
 	@echo "make test      unit and integration tests (real sockets, real fds)"
-	@echo "make run       the HTTP/1.1 example on 127.0.0.1:8080 (PORT=, THREADS=, IO=epoll|batch)"
-	@echo "make echo      the echo server on 127.0.0.1:7007 (PORT=, THREADS=, IO=epoll|batch)"
+	@echo "make run       the HTTP/1.1 example on 127.0.0.1:8080 (PORT=, THREADS=, IO=epoll|batch|uring)"
+	@echo "make echo      the echo server on 127.0.0.1:7007 (PORT=, THREADS=, IO=epoll|batch|uring)"
 	@echo "make demo      the syscall-layer demo"
 	@echo "make bench     JMH micro-benchmarks (ARGS='-f 1 Syscall' to choose)"
 	@echo "make stress    close-race torture + random schedule (CLOSES=$(CLOSES) STRESS_SECS=$(STRESS_SECS) STRESS_SEED=)"

@@ -5,7 +5,7 @@ import io.quiesce.reactor.ReactorGroup;
 import java.util.Locale;
 
 /**
- * The examples' command line: {@code --port P --threads N --io epoll|batch} (and
+ * The examples' command line: {@code --port P --threads N --io epoll|batch|uring} (and
  * {@code --key value} in general).
  */
 record Args(int port, int threads, ReactorGroup.Io io) {
@@ -25,7 +25,8 @@ record Args(int port, int threads, ReactorGroup.Io io) {
                 case "--io" -> io = switch (v.toLowerCase(Locale.ROOT)) {
                     case "epoll" -> ReactorGroup.Io.EPOLL;
                     case "batch" -> ReactorGroup.Io.BATCH;
-                    default -> throw usage("--io takes epoll or batch: " + v);
+                    case "uring" -> ReactorGroup.Io.URING;
+                    default -> throw usage("--io takes epoll, batch or uring: " + v);
                 };
                 default -> throw usage("unknown option " + a);
             }
@@ -46,6 +47,6 @@ record Args(int port, int threads, ReactorGroup.Io io) {
     }
 
     private static IllegalArgumentException usage(String why) {
-        return new IllegalArgumentException(why + " (usage: --port P --threads N --io epoll|batch)");
+        return new IllegalArgumentException(why + " (usage: --port P --threads N --io epoll|batch|uring)");
     }
 }

@@ -149,6 +149,17 @@ public final class QuiesceMetrics implements MeterBinder {
                 "epoll_ctl ADDs and MODs carried by an io_uring_enter (batch backend) instead of a syscall each");
         count(reg, s, tags, "quiesce.uring.enters", Counter.URING_ENTERS,
                 "io_uring_enter calls of the batch backend (each carries the iteration's interest changes and the wait)");
+        count(reg, s, tags, "quiesce.uring.sqes", Counter.URING_SQES,
+                "SQEs the kernel consumed on the io_uring transport (socket ops and the epoll wait)");
+        count(reg, s, tags, "quiesce.uring.cqes", Counter.URING_CQES, "CQEs reaped on the io_uring transport");
+        count(reg, s, tags, "quiesce.uring.cqes.stale", Counter.URING_STALE_CQES,
+                "CQEs dropped because their token's generation was stale (never delivered to a reused slot)");
+        count(reg, s, tags, "quiesce.uring.cancels", Counter.URING_CANCELS,
+                "IORING_OP_ASYNC_CANCELs submitted (closes with ops in flight, paused reads)");
+        count(reg, s, tags, "quiesce.uring.buffers.refills", Counter.URING_BUFFER_REFILLS,
+                "publishes of recycled receive buffers to the provided-buffer ring");
+        count(reg, s, tags, "quiesce.uring.buffers.exhausted", Counter.URING_BUFFERS_EXHAUSTED,
+                "multishot receives ended by ENOBUFS (buffer ring empty) and re-armed");
         count(reg, s, tags, "quiesce.events.array.growths", Counter.EVENT_ARRAY_GROWTHS, "times the events array grew");
         count(reg, s, tags, "quiesce.tasks.run", Counter.TASKS_RUN, "tasks run on the reactor");
         count(reg, s, tags, "quiesce.timers.fired", Counter.TIMERS_FIRED, "timers fired");

@@ -23,7 +23,7 @@ public final class EmfileChild {
             // Load every class the stats answer needs now: under EMFILE the JVM could not open
             // a class file to load one.
             String warm = format(server.stats());
-            System.out.println("ready " + server.port() + (warm.isEmpty() ? "" : ""));
+            System.out.println("ready " + server.port() + (warm.isEmpty() ? "" : "") + " io=" + group.reactor(0).io());
             System.out.flush();
             var in = new BufferedReader(new InputStreamReader(System.in));
             String line;

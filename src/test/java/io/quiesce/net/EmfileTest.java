@@ -13,6 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -38,6 +39,8 @@ class EmfileTest {
         String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
         var pb = new ProcessBuilder("sh", "-c", "ulimit -n 128 && exec \"$0\" \"$@\"", java,
                 "--enable-native-access=ALL-UNNAMED", "-XX:-MaxFDLimit", "-Xmx64m", "-XX:+UseSerialGC",
+                // the child runs on this run's transport (the uring-transport execution: multishot accept)
+                "-Dquiesce.io=" + System.getProperty("quiesce.io", "epoll"),
                 "-cp", cp, EmfileChild.class.getName());
         pb.redirectError(ProcessBuilder.Redirect.DISCARD);
         Process child = pb.start();
@@ -47,7 +50,10 @@ class EmfileTest {
             String ready = in.readLine();
             assertNotNull(ready, "child started");
             assertTrue(ready.startsWith("ready "), ready);
-            int port = Integer.parseInt(ready.substring(6).trim());
+            String[] words = ready.split(" ");
+            int port = Integer.parseInt(words[1]);
+            String io = System.getProperty("quiesce.io", "epoll").toUpperCase(Locale.ROOT);
+            assertEquals("io=" + io, words[2], "the child runs the transport under test");
 
             for (int i = 0; i < FLOOD; i++) {
                 SocketChannel ch = SocketChannel.open();
