@@ -13,7 +13,11 @@
  *   <li><b>Owns.</b> A connection owns its socket through a {@link io.quiesce.reactor.Handle}
  *       registered once, edge-triggered, for read, write and peer-closed; it never changes its
  *       epoll interest. Reads land in its reactor's one read buffer; queued writes live in pooled
- *       off-heap chunks ({@link io.quiesce.buffer.ReactorMemory}).</li>
+ *       off-heap chunks ({@link io.quiesce.buffer.ReactorMemory}). On a reactor running the
+ *       io_uring transport ({@code ReactorGroup.Io.URING}) the socket is never in epoll: a
+ *       multishot accept, a multishot receive into the reactor's provided buffers and one send in
+ *       flight per connection are io_uring ops, each holding a reference on the handle until its
+ *       last CQE, so a close cancels them and closes the fd only after every CQE is reaped.</li>
  *   <li><b>Guarantees.</b> The data passed to {@code onRead} is valid only during the call. Writes
  *       are sent with {@code MSG_NOSIGNAL}: a peer that is gone gives EPIPE (the connection closes
  *       with it as the cause), never SIGPIPE. A handler that throws closes only its own

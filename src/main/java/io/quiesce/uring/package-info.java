@@ -9,7 +9,10 @@
  *       sendmsg, cancel, close, shutdown, msg_ring, poll); {@link io.quiesce.uring.BufferRing} a
  *       provided buffer ring registered on a ring (its memory is the caller's arena's);
  *       {@link io.quiesce.uring.UringCalls} the raw calls; {@link io.quiesce.uring.UringSupport}
- *       the availability checks and the setup-flag fallback; {@link io.quiesce.uring.EpollBatch}
+ *       the availability checks and the setup-flag fallback; {@link io.quiesce.uring.TransportRing} the
+ *       io_uring transport's ring (owners' socket ops by slot+generation+op token, one
+ *       {@code EPOLL_WAIT} kept in flight, one enter per round, stale CQEs dropped);
+ *       {@link io.quiesce.uring.EpollBatch}
  *       the seed's batched {@code epoll_ctl} + {@code epoll_wait} in one enter, the first user.</li>
  *   <li><b>Threads.</b> A ring belongs to the thread that created it (a reactor thread): it is
  *       set up {@code SINGLE_ISSUER | DEFER_TASKRUN} where the kernel allows, so no other thread
