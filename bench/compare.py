@@ -791,7 +791,7 @@ def charts(out_stem, rows, names, modes):
         summary = summarize(rows, names, mode)
         if not summary:
             continue
-        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
         labels = [s["server"] for s in summary]
         ax1.bar(labels, [s["median"] for s in summary], color="#4878a8")
         ax1.scatter(labels, [s["best"] for s in summary], color="black", marker="_", s=400, label="best")
@@ -800,6 +800,10 @@ def charts(out_stem, rows, names, modes):
         ax1.legend(loc="lower right")
         ax2.bar(labels, [s["cpu"] or 0 for s in summary], color="#a86448")
         ax2.set_title(f"{mode}: server CPU µs per {'request' if mode.startswith('http') else 'message'}")
+        for ax in (ax1, ax2):  # seven names of up to 13 letters do not fit side by side
+            ax.tick_params(axis="x", labelrotation=30)
+            for label in ax.get_xticklabels():
+                label.set_horizontalalignment("right")
         fig.tight_layout()
         path = f"{out_stem}-{mode}.png"
         fig.savefig(path, dpi=110)
@@ -977,13 +981,19 @@ class PerfCounter:
         self.ack = os.open(ack_path, os.O_RDONLY | os.O_NONBLOCK)
 
     def mark(self, what):
-        """Enables (start) or disables (end) the counters and waits for perf's ack (10 s at most)."""
+        """Enables (start) or disables (end) the counters and waits for perf's ack (10 s at most).
+
+        {@return the monotonic time halfway between the command and its ack: when it took effect}"""
+        import select
+        sent = time.monotonic()
         os.write(self.ctl, b"enable\n" if what == "start" else b"disable\n")
-        deadline = time.monotonic() + 10
+        deadline = sent + 10
         got = b""
         while b"ack" not in got:
-            if time.monotonic() > deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 raise RuntimeError(f"perf stat did not acknowledge '{what}'")
+            select.select([self.ack], [], [], left)
             try:
                 chunk = os.read(self.ack, 64)
             except BlockingIOError:
@@ -991,7 +1001,8 @@ class PerfCounter:
             if chunk:
                 got += chunk
             else:
-                time.sleep(0.005)  # nothing yet (or perf has not opened its end)
+                time.sleep(0.001)  # end of file: perf has not opened its end yet
+        return (sent + time.monotonic()) / 2
 
     def finish(self):
         """Stops perf; returns {syscall name or 'total': count}."""
@@ -1018,6 +1029,53 @@ class PerfCounter:
         if "total" not in counts:
             raise RuntimeError(f"perf stat gave no count (see {self.out})")
         return counts
+
+
+class PerfSpan:
+    """Drives a PerfCounter inside loadgen's measured window without trusting this process's own
+    timing: it enables the counters when it sees the window open (however late it sees it), keeps
+    them on for a fixed span that ends well before the window closes, and measures that span. The
+    messages echoed in it are loadgen's rate (closed loop, steady) times the span. A runner that
+    is late by a second still counts the right ratio; the lateness is reported if it ever
+    reaches the window's end."""
+
+    def __init__(self, counter, secs):
+        self.counter = counter
+        self.planned = max(0.2, min(secs * 0.8, secs - 0.5))
+        self.lock = threading.Lock()
+        self.on = self.off = None
+        self.late = False
+        self.timer = None
+
+    def on_mark(self, what):
+        if what == "start":
+            self.on = self.counter.mark("start")
+            self.timer = threading.Thread(target=self._close, daemon=True)
+            self.timer.start()
+        else:
+            with self.lock:
+                if self.off is None:  # the planned end has not come yet: the runner was very late
+                    self.off = self.counter.mark("end")
+                    self.late = True
+
+    def _close(self):
+        time.sleep(max(0.0, self.on + self.planned - time.monotonic()))
+        with self.lock:
+            if self.off is None:
+                self.off = self.counter.mark("end")
+
+    def join(self):
+        if self.timer is not None:
+            self.timer.join(timeout=30)
+        if self.on is None or self.off is None:
+            raise RuntimeError("the counted span did not open or close (no @measure marks from loadgen?)")
+        if self.late:
+            raise RuntimeError(f"the runner saw the window open more than {self.planned:.1f} s late; "
+                               "the machine is too busy to count")
+
+    def messages(self, result):
+        """Messages echoed in the counted span, at loadgen's rate over its window."""
+        return int(round(result["msgs"] / result["secs"] * (self.off - self.on))) if result["secs"] > 0 else 0
 
 
 class StraceCounter:
@@ -1091,16 +1149,22 @@ def count_one(args, name, tool, log):
             return {"server": name, "skipped": why}
         counter = (PerfCounter if tool == "perf" else StraceCounter)(srv.proc.pid, tmp)
         if tool == "perf":
-            r = run_loadgen(args, srv, port, args.syscall_mode, args.secs, args.mode_warmup, on_mark=counter.mark)
+            span = PerfSpan(counter, args.secs)
+            r = run_loadgen(args, srv, port, args.syscall_mode, args.secs, args.mode_warmup, on_mark=span.on_mark)
+            span.join()
+            msgs = span.messages(r)
         else:
             r = run_loadgen(args, srv, port, args.syscall_mode, args.secs, 0)
+            msgs = r["msgs"]
         counts = counter.finish()
         counter = None
         why = backend_problem(args, name, srv)
         if why:
             log(f"  SKIP {name}: {why}; not counted under this name")
             return {"server": name, "skipped": why}
-        return {"server": name, "msgs": r["msgs"], "rate": r["rate"], "errors": r["errors"], "counts": counts}
+        if msgs <= 0:
+            raise RuntimeError("no messages in the counted span")
+        return {"server": name, "msgs": msgs, "rate": r["rate"], "errors": r["errors"], "counts": counts}
     except RuntimeError as e:
         log(f"  FAILED {name}: {e}")
         return {"server": name, "skipped": f"failed: {e}"}
@@ -1129,7 +1193,9 @@ def syscall_rows(result):
 
 
 def syscalls_report(args, tool, results, info):
-    how = ("`perf stat -e raw_syscalls:sys_enter` (and the per-syscall tracepoints) over loadgen's measured window"
+    how = ("`perf stat -e raw_syscalls:sys_enter` (and the per-syscall tracepoints) switched on for "
+           f"{max(0.2, min(args.secs * 0.8, args.secs - 0.5)):g} s inside loadgen's measured window; messages in that "
+           "span = loadgen's rate × the span"
            if tool == "perf" else
            "`strace -f -c` on every server thread, from attach to detach (a few connection set-up calls included)")
     L = [f"Syscalls per echoed message: `{args.syscall_mode}`, {args.conns} connections, {args.size}-byte "
