@@ -275,18 +275,21 @@ def free_port(start):
 RESULT_RE = re.compile(r"(\w+)=([^\s]+)")
 
 
-def run_loadgen(args, server, port, mode, secs, warmup, measure=True, on_mark=None):
+def run_loadgen(args, server, port, mode, secs, warmup, measure=True, ctl=None):
     """Runs loadgen once; returns a dict of its result line plus server CPU figures.
 
-    on_mark, if given, is called with "start" / "end" as the measured window opens and closes."""
+    ctl, if given, is (ctl_fd, ack_fd) of a `perf stat --control`: loadgen switches the counters
+    on and off itself around its window (-C) and the result has "ctl" (its ctl_* fields)."""
     conns = 1 if mode == "single" else args.conns
     cmd = [LOADGEN, "-p", str(port), "-m", LOADGEN_MODE.get(mode, mode), "-c", str(conns), "-s", str(args.size),
            "-d", f"{secs:g}", "-w", f"{warmup:g}", "-q", str(args.depth), "-t", str(args.client_threads),
            "-M"]
+    if ctl:
+        cmd += ["-C", f"{ctl[0]},{ctl[1]}"]
     if args.pin:
         cmd = ["taskset", "-c", args.client_cpu] + cmd
     p = spawn(" ".join(shlex.quote(c) for c in cmd), stdin=subprocess.DEVNULL,
-              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, pass_fds=tuple(ctl or ()))
     lines = queue.Queue()
 
     def drain():
@@ -309,13 +312,9 @@ def run_loadgen(args, server, port, mode, secs, warmup, measure=True, on_mark=No
             if line is None:
                 break
             if line == "@measure-start":
-                if on_mark:
-                    on_mark("start")
                 s0 = Sample(server.proc.pid, p.pid)
             elif line == "@measure-end":
                 s1 = Sample(server.proc.pid, p.pid)
-                if on_mark:
-                    on_mark("end")
             elif line.startswith("mode="):
                 result = dict(RESULT_RE.findall(line))
         p.wait(timeout=10)
@@ -341,6 +340,10 @@ def run_loadgen(args, server, port, mode, secs, warmup, measure=True, on_mark=No
         "errors": int(result["errors"]),
         "note": stderr.splitlines()[0] if stderr else "",
     }
+    if ctl:
+        if "ctl_msgs" not in result:
+            raise RuntimeError("loadgen printed no ctl_msgs (an old build/loadgen? run `make -C bench c`)")
+        r["ctl"] = {k: int(result[k]) for k in ("ctl_msgs", "ctl_uncertain", "ctl_late")}
     r.update(cpu_figures(s0, s1, msgs))
     return r
 
@@ -948,9 +951,11 @@ def syscall_tool(args):
 
 
 class PerfCounter:
-    """`perf stat` on every thread of a process, enabled exactly over loadgen's measured window
-    (its --control fifo), counting raw_syscalls:sys_enter and the per-syscall tracepoints of
-    SYSCALL_GROUPS that this kernel has."""
+    """`perf stat` on every thread of a process, counting raw_syscalls:sys_enter and the
+    per-syscall tracepoints of SYSCALL_GROUPS that this kernel has. It starts disabled; loadgen
+    (-C, the --control fifos' fds inherited) enables it when its measured window opens and
+    disables it 0.25 s before the window closes, and reports the messages completed meanwhile,
+    so neither this runner's nor perf's scheduling can shift the count against the messages."""
 
     def __init__(self, pid, tmp):
         self.out = os.path.join(tmp, "perf.csv")
@@ -978,31 +983,12 @@ class PerfCounter:
                     stop(self.proc)
                     raise RuntimeError(f"perf stat did not start: {err.strip()[:300]}")
                 time.sleep(0.05)
+        # perf's open of its ack end waits for a reader; loadgen reads the acks through this fd
         self.ack = os.open(ack_path, os.O_RDONLY | os.O_NONBLOCK)
 
-    def mark(self, what):
-        """Enables (start) or disables (end) the counters and waits for perf's ack (10 s at most).
-
-        {@return the monotonic time halfway between the command and its ack: when it took effect}"""
-        import select
-        sent = time.monotonic()
-        os.write(self.ctl, b"enable\n" if what == "start" else b"disable\n")
-        deadline = sent + 10
-        got = b""
-        while b"ack" not in got:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise RuntimeError(f"perf stat did not acknowledge '{what}'")
-            select.select([self.ack], [], [], left)
-            try:
-                chunk = os.read(self.ack, 64)
-            except BlockingIOError:
-                chunk = b""
-            if chunk:
-                got += chunk
-            else:
-                time.sleep(0.001)  # end of file: perf has not opened its end yet
-        return (sent + time.monotonic()) / 2
+    def fds(self):
+        """(ctl, ack) for loadgen -C: it writes enable/disable itself, exactly at its window."""
+        return self.ctl, self.ack
 
     def finish(self):
         """Stops perf; returns {syscall name or 'total': count}."""
@@ -1031,53 +1017,6 @@ class PerfCounter:
         return counts
 
 
-class PerfSpan:
-    """Drives a PerfCounter inside loadgen's measured window without trusting this process's own
-    timing: it enables the counters when it sees the window open (however late it sees it), keeps
-    them on for a fixed span that ends well before the window closes, and measures that span. The
-    messages echoed in it are loadgen's rate (closed loop, steady) times the span. A runner that
-    is late by a second still counts the right ratio; the lateness is reported if it ever
-    reaches the window's end."""
-
-    def __init__(self, counter, secs):
-        self.counter = counter
-        self.planned = max(0.2, min(secs * 0.8, secs - 0.5))
-        self.lock = threading.Lock()
-        self.on = self.off = None
-        self.late = False
-        self.timer = None
-
-    def on_mark(self, what):
-        if what == "start":
-            self.on = self.counter.mark("start")
-            self.timer = threading.Thread(target=self._close, daemon=True)
-            self.timer.start()
-        else:
-            with self.lock:
-                if self.off is None:  # the planned end has not come yet: the runner was very late
-                    self.off = self.counter.mark("end")
-                    self.late = True
-
-    def _close(self):
-        time.sleep(max(0.0, self.on + self.planned - time.monotonic()))
-        with self.lock:
-            if self.off is None:
-                self.off = self.counter.mark("end")
-
-    def join(self):
-        if self.timer is not None:
-            self.timer.join(timeout=30)
-        if self.on is None or self.off is None:
-            raise RuntimeError("the counted span did not open or close (no @measure marks from loadgen?)")
-        if self.late:
-            raise RuntimeError(f"the runner saw the window open more than {self.planned:.1f} s late; "
-                               "the machine is too busy to count")
-
-    def messages(self, result):
-        """Messages echoed in the counted span, at loadgen's rate over its window."""
-        return int(round(result["msgs"] / result["secs"] * (self.off - self.on))) if result["secs"] > 0 else 0
-
-
 class StraceCounter:
     """`strace -f -c` attached to every thread of a process. It cannot be switched on and off, so
     it counts from attach to detach: the caller runs loadgen without warmup inside that span."""
@@ -1103,9 +1042,6 @@ class StraceCounter:
                 return any(l.startswith("TracerPid:") and l.split()[1] != "0" for l in f)
         except OSError:
             return False
-
-    def mark(self, what):
-        pass
 
     def finish(self):
         time.sleep(0.3)
@@ -1148,11 +1084,13 @@ def count_one(args, name, tool, log):
             log(f"  SKIP {name}: {why}; not counted under this name\n{srv.output()}")
             return {"server": name, "skipped": why}
         counter = (PerfCounter if tool == "perf" else StraceCounter)(srv.proc.pid, tmp)
+        uncertain = 0
         if tool == "perf":
-            span = PerfSpan(counter, args.secs)
-            r = run_loadgen(args, srv, port, args.syscall_mode, args.secs, args.mode_warmup, on_mark=span.on_mark)
-            span.join()
-            msgs = span.messages(r)
+            r = run_loadgen(args, srv, port, args.syscall_mode, args.secs, args.mode_warmup, ctl=counter.fds())
+            if r["ctl"]["ctl_late"]:
+                raise RuntimeError("loadgen switched the counters off after its window had closed "
+                                   "(the machine is too busy to count)")
+            msgs, uncertain = r["ctl"]["ctl_msgs"], r["ctl"]["ctl_uncertain"]
         else:
             r = run_loadgen(args, srv, port, args.syscall_mode, args.secs, 0)
             msgs = r["msgs"]
@@ -1164,7 +1102,8 @@ def count_one(args, name, tool, log):
             return {"server": name, "skipped": why}
         if msgs <= 0:
             raise RuntimeError("no messages in the counted span")
-        return {"server": name, "msgs": msgs, "rate": r["rate"], "errors": r["errors"], "counts": counts}
+        return {"server": name, "msgs": msgs, "uncertain": uncertain, "rate": r["rate"], "errors": r["errors"],
+                "counts": counts}
     except RuntimeError as e:
         log(f"  FAILED {name}: {e}")
         return {"server": name, "skipped": f"failed: {e}"}
@@ -1193,9 +1132,8 @@ def syscall_rows(result):
 
 
 def syscalls_report(args, tool, results, info):
-    how = ("`perf stat -e raw_syscalls:sys_enter` (and the per-syscall tracepoints) switched on for "
-           f"{max(0.2, min(args.secs * 0.8, args.secs - 0.5)):g} s inside loadgen's measured window; messages in that "
-           "span = loadgen's rate × the span"
+    how = ("`perf stat -e raw_syscalls:sys_enter` (and the per-syscall tracepoints), switched on and off by "
+           "loadgen itself (`-C`) at its measured window, which counts the messages echoed meanwhile"
            if tool == "perf" else
            "`strace -f -c` on every server thread, from attach to detach (a few connection set-up calls included)")
     L = [f"Syscalls per echoed message: `{args.syscall_mode}`, {args.conns} connections, {args.size}-byte "
@@ -1203,7 +1141,7 @@ def syscalls_report(args, tool, results, info):
          f"server threads {args.threads}{', server and client pinned' if args.pin else ''}; "
          f"counted with {how}; "
          f"{info['cpus']} CPUs, Linux {info['kernel']}, {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}.\n",
-         "| server | msgs counted | msgs/s under the counter | syscalls/msg | recv | send | epoll wait "
+         "| server | msgs counted (±) | msgs/s under the counter | syscalls/msg | recv | send | epoll wait "
          "| epoll_ctl | io_uring_enter | futex | other | largest |",
          "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for res in results:
@@ -1212,7 +1150,7 @@ def syscalls_report(args, tool, results, info):
             continue
         per = syscall_rows(res)
         cells = " | ".join(f"{per[g]:.3f}" for g, _ in SYSCALL_GROUPS)
-        L.append(f"| {res['server']} | {res['msgs']:,} | {res['rate']:,.0f} | **{per['total']:.3f}** | {cells} "
+        L.append(f"| {res['server']} | {res['msgs']:,} (±{res.get('uncertain', 0):,}) | {res['rate']:,.0f} | **{per['total']:.3f}** | {cells} "
                  f"| {per['other']:.3f} | {per['top']} |")
     L.append("")
     if tool == "strace":
