@@ -1013,7 +1013,7 @@ class PerfCounter:
                 name = "total" if event == "raw_syscalls:sys_enter" else event.rsplit("sys_enter_", 1)[-1]
                 counts[name] = int(parts[0])
         if "total" not in counts:
-            raise RuntimeError(f"perf stat gave no count (see {self.out})")
+            raise RuntimeError("perf stat gave no count")
         return counts
 
 
@@ -1062,7 +1062,7 @@ class StraceCounter:
                 if len(parts) >= 5 and parts[-1] != "syscall" and parts[3].isdigit():
                     counts["total" if parts[-1] == "total" else parts[-1]] = int(parts[3])
         if "total" not in counts:
-            raise RuntimeError(f"strace gave no summary (see {self.out})")
+            raise RuntimeError("strace gave no summary")
         return counts
 
 
@@ -1114,6 +1114,8 @@ def count_one(args, name, tool, log):
             except Exception:
                 pass
         srv.stop()
+        import shutil
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def syscall_rows(result):
