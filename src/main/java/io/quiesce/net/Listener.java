@@ -4,7 +4,6 @@ import io.quiesce.reactor.EventHandler;
 import io.quiesce.reactor.Handle;
 import io.quiesce.reactor.Interest;
 import io.quiesce.reactor.Reactor;
-import io.quiesce.reactor.ReactorStats;
 import io.quiesce.reactor.ScheduledTask;
 import io.quiesce.reactor.internal.ReactorInternals;
 import io.quiesce.sys.Errno;
@@ -13,7 +12,6 @@ import io.quiesce.sys.SyscallException;
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * One listening socket on one reactor, registered level-triggered: each wake-up accepts until
@@ -38,9 +36,9 @@ final class Listener implements EventHandler {
     private final int acceptBatch;
     private Handle handle;
 
-    final AtomicLong accepted = new AtomicLong();
-    final AtomicLong fdExhaustion = new AtomicLong();
-    final AtomicLong acceptErrors = new AtomicLong();
+    /** This listener's own accept counters (reactor thread writes, any thread reads), for {@link Server#stats()}. */
+    final NetStats counts = new NetStats();
+    private final NetStats reactorCounts;
     volatile boolean backingOff;
 
     // ---- reactor thread only ----
@@ -52,10 +50,11 @@ final class Listener implements EventHandler {
         this.server = server;
         this.reactor = reactor;
         this.acceptBatch = acceptBatch;
+        this.reactorCounts = NetStats.of(reactor);
     }
 
     void register(int fd) {
-        handle = ReactorInternals.registerOwned(reactor, fd, LISTEN_INTEREST, this);
+        handle = ReactorInternals.registerOwned(reactor, fd, LISTEN_INTEREST, this, null);
     }
 
     Handle handle() {
@@ -93,8 +92,7 @@ final class Listener implements EventHandler {
         for (int i = 0; i < acceptBatch; i++) {
             int fd = ctx.sys.accept(lfd, MemorySegment.NULL, MemorySegment.NULL, io.quiesce.sys.raw.Syscalls.SOCK_NONBLOCK);
             if (fd >= 0) {
-                accepted.setOpaque(accepted.getPlain() + 1);
-                ReactorInternals.increment(ctx.stats, ReactorStats.Counter.ACCEPTS);
+                count(NetStats.Counter.ACCEPTS);
                 backoffNanos = MIN_BACKOFF_NANOS;
                 hand(fd);
                 continue;
@@ -103,7 +101,7 @@ final class Listener implements EventHandler {
             if (errno == Errno.EAGAIN) {
                 return;
             }
-            ReactorInternals.increment(ctx.stats, ReactorStats.Counter.ACCEPT_ERRORS);
+            count(NetStats.Counter.ACCEPT_ERRORS);
             if (errno == Errno.EINTR || errno == Errno.ECONNABORTED || errno == Errno.EPERM
                     || errno == Errno.EPROTO) {
                 continue; // that connection is gone (or was refused by a filter); take the next
@@ -155,10 +153,9 @@ final class Listener implements EventHandler {
         }
         boolean exhaustion = errno == Errno.EMFILE || errno == Errno.ENFILE || errno == Errno.ENOBUFS
                 || errno == Errno.ENOMEM;
+        count(NetStats.Counter.ACCEPT_BACKOFFS);
         if (exhaustion) {
-            fdExhaustion.setOpaque(fdExhaustion.getPlain() + 1);
-        } else {
-            acceptErrors.setOpaque(acceptErrors.getPlain() + 1);
+            count(NetStats.Counter.ACCEPT_BACKOFFS_EXHAUSTED);
         }
         if (errno != 0 && server.firstBackoffLogged.compareAndSet(false, true)) {
             LOG.log(System.Logger.Level.WARNING, "accept4 on {0}: {1} ({2}); not accepting for {3} ms at a "
@@ -166,10 +163,15 @@ final class Listener implements EventHandler {
                     Errno.name(errno), Errno.message(errno), TimeUnit.NANOSECONDS.toMillis(backoffNanos));
         }
         backingOff = true;
-        ReactorInternals.increment(reactor.stats(), ReactorStats.Counter.ACCEPT_BACKOFFS);
         handle.interest(0);
         reactor.schedule(backoffNanos, TimeUnit.NANOSECONDS, resume);
         backoffNanos = Math.min(backoffNanos * 2, MAX_BACKOFF_NANOS);
+    }
+
+    /** Reactor thread: counts on the reactor's set and on this listener's own. */
+    private void count(NetStats.Counter c) {
+        reactorCounts.increment(c);
+        counts.increment(c);
     }
 
     private void resume() {

@@ -3,7 +3,6 @@ package io.quiesce.net;
 import io.quiesce.buffer.ChunkQueue;
 import io.quiesce.buffer.ReactorMemory;
 import io.quiesce.reactor.Reactor;
-import io.quiesce.reactor.ReactorStats;
 import io.quiesce.reactor.internal.ReactorInternals;
 import io.quiesce.sys.Errno;
 import io.quiesce.sys.raw.SockAddr;
@@ -26,8 +25,8 @@ final class NetContext {
     static final int MAX_IOV = 64;
 
     final Reactor reactor;
-    /** The reactor's counters: the net layer adds accepts, connections and bytes (single writer). */
-    final ReactorStats stats;
+    /** This layer's counters on this reactor: accepts, connections and bytes (single writer). */
+    final NetStats stats;
     final Syscalls sys;
     final ReactorMemory memory;
     final MemorySegment readBuffer;
@@ -40,7 +39,7 @@ final class NetContext {
 
     private NetContext(Reactor reactor) {
         this.reactor = reactor;
-        this.stats = reactor.stats();
+        this.stats = NetStats.of(reactor);
         this.memory = ReactorMemory.of(reactor);
         Arena a = memory.arena();
         this.sys = new Syscalls(a);

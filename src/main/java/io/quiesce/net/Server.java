@@ -164,9 +164,10 @@ public final class Server implements AutoCloseable {
         long errors = 0;
         int backingOff = 0;
         for (Listener l : listeners) {
-            accepted += l.accepted.getOpaque();
-            exhaustion += l.fdExhaustion.getOpaque();
-            errors += l.acceptErrors.getOpaque();
+            long exhausted = l.counts.get(NetStats.Counter.ACCEPT_BACKOFFS_EXHAUSTED);
+            accepted += l.counts.get(NetStats.Counter.ACCEPTS);
+            exhaustion += exhausted;
+            errors += l.counts.get(NetStats.Counter.ACCEPT_BACKOFFS) - exhausted;
             backingOff += l.backingOff ? 1 : 0;
         }
         return new ServerStats(accepted, exhaustion, errors, backingOff);
