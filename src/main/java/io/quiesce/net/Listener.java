@@ -12,6 +12,7 @@ import io.quiesce.sys.SyscallException;
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * One listening socket on one reactor, registered level-triggered: each wake-up accepts until
@@ -31,9 +32,10 @@ final class Listener implements EventHandler {
     private static final long MAX_BACKOFF_NANOS = TimeUnit.SECONDS.toNanos(1);
     static final int LISTEN_INTEREST = Interest.READ | Interest.LEVEL;
 
-    private final Server server;
+    private final AcceptSpec spec;
     private final Reactor reactor;
-    private final int acceptBatch;
+    /** Shared by the server's listeners: the first back-off is logged once per server. */
+    private final AtomicBoolean backoffLogged;
     private Handle handle;
 
     /** This listener's own accept counters (reactor thread writes, any thread reads), for {@link Server#stats()}. */
@@ -46,10 +48,10 @@ final class Listener implements EventHandler {
     private long backoffNanos = MIN_BACKOFF_NANOS;
     private final Runnable resume = this::resume;
 
-    Listener(Server server, Reactor reactor, int acceptBatch) {
-        this.server = server;
+    Listener(AcceptSpec spec, Reactor reactor, AtomicBoolean backoffLogged) {
+        this.spec = spec;
         this.reactor = reactor;
-        this.acceptBatch = acceptBatch;
+        this.backoffLogged = backoffLogged;
         this.reactorCounts = NetStats.of(reactor);
     }
 
@@ -79,7 +81,7 @@ final class Listener implements EventHandler {
             acceptBatch(h);
         } catch (Throwable t) {
             // Never let the reactor close the listener for a handler's exception: back off instead.
-            LOG.log(System.Logger.Level.WARNING, "accepting on " + server.localAddress() + " failed", t);
+            LOG.log(System.Logger.Level.WARNING, "accepting on " + spec.address() + " failed", t);
             backOff(0);
         }
     }
@@ -89,7 +91,7 @@ final class Listener implements EventHandler {
             ctx = NetContext.of(reactor);
         }
         int lfd = h.fd();
-        for (int i = 0; i < acceptBatch; i++) {
+        for (int i = 0, batch = spec.acceptBatch(); i < batch; i++) {
             int fd = ctx.sys.accept(lfd, MemorySegment.NULL, MemorySegment.NULL, io.quiesce.sys.raw.Syscalls.SOCK_NONBLOCK);
             if (fd >= 0) {
                 count(NetStats.Counter.ACCEPTS);
@@ -113,12 +115,12 @@ final class Listener implements EventHandler {
     }
 
     private void hand(int fd) {
-        ConnectionOptions o = server.options().connection();
-        if (!server.sharedListener()) {
+        ConnectionOptions o = spec.connection();
+        if (spec.handOutTo() == null) {
             open(ctx, fd, o);
             return;
         }
-        Reactor target = server.group().next();
+        Reactor target = spec.handOutTo().next();
         if (target == reactor) {
             open(ctx, fd, o);
             return;
@@ -133,7 +135,7 @@ final class Listener implements EventHandler {
     private void open(NetContext c, int fd, ConnectionOptions o) {
         ConnectionHandler handler;
         try {
-            handler = server.newHandler();
+            handler = spec.newHandler();
         } catch (Throwable t) {
             LOG.log(System.Logger.Level.WARNING, "the connection handler factory threw; connection closed", t);
             c.sys.close(fd);
@@ -157,9 +159,9 @@ final class Listener implements EventHandler {
         if (exhaustion) {
             count(NetStats.Counter.ACCEPT_BACKOFFS_EXHAUSTED);
         }
-        if (errno != 0 && server.firstBackoffLogged.compareAndSet(false, true)) {
+        if (errno != 0 && backoffLogged.compareAndSet(false, true)) {
             LOG.log(System.Logger.Level.WARNING, "accept4 on {0}: {1} ({2}); not accepting for {3} ms at a "
-                    + "time until it clears (logged once; see Server.stats())", server.localAddress(),
+                    + "time until it clears (logged once; see Server.stats())", spec.address(),
                     Errno.name(errno), Errno.message(errno), TimeUnit.NANOSECONDS.toMillis(backoffNanos));
         }
         backingOff = true;

@@ -279,7 +279,7 @@ final class TcpConnection implements Connection, EventHandler {
     void abortNow() {
         if (!is(CLOSED)) {
             advance(ABORTED); // the caller asked for the queue to be dropped
-            NetContext.setLinger(sys, ctx.linger, fd, 0); // close sends RST, drops the queue
+            sys.setLinger(fd, true, 0); // close sends RST, drops the queue
             closeNow();
         }
     }
