@@ -5,7 +5,6 @@ import io.quiesce.reactor.EventHandler;
 import io.quiesce.reactor.Handle;
 import io.quiesce.reactor.Interest;
 import io.quiesce.reactor.Reactor;
-import io.quiesce.reactor.ReactorStats;
 import io.quiesce.reactor.ScheduledTask;
 import io.quiesce.reactor.internal.ReactorInternals;
 import io.quiesce.sys.Errno;
@@ -93,7 +92,7 @@ final class TcpConnection implements Connection, EventHandler {
         this.handler = handler;
         this.outbound = new OutboundQueue(this);
         this.reads = new ReadPath(this);
-        this.handle = ReactorInternals.registerOwned(reactor, fd, SOCKET_INTEREST, this);
+        this.handle = ReactorInternals.registerOwned(reactor, fd, SOCKET_INTEREST, this, this::releasedWithoutOnClose);
     }
 
     /**
@@ -121,7 +120,7 @@ final class TcpConnection implements Connection, EventHandler {
 
     void open() {
         advance(OPENED);
-        ReactorInternals.increment(ctx.stats, outgoing ? ReactorStats.Counter.OUTGOING_OPENED : ReactorStats.Counter.ACCEPTED_OPENED);
+        ctx.stats.increment(outgoing ? NetStats.Counter.OUTGOING_OPENED : NetStats.Counter.ACCEPTED_OPENED);
         long now = System.nanoTime();
         reads.start(now);
         outbound.start(now);
@@ -283,7 +282,7 @@ final class TcpConnection implements Connection, EventHandler {
     void abortNow() {
         if (!is(CLOSED)) {
             advance(ABORTED); // the caller asked for the queue to be dropped
-            NetContext.setLinger(sys, ctx.linger, fd, 0); // close sends RST, drops the queue
+            sys.setLinger(fd, true, 0); // close sends RST, drops the queue
             closeNow();
         }
     }
@@ -308,14 +307,24 @@ final class TcpConnection implements Connection, EventHandler {
             return;
         }
         if (is(OPENED)) {
-            if (reactor.inReactorThread()) { // the counters have one writer
-                ReactorInternals.increment(ctx.stats, outgoing ? ReactorStats.Counter.OUTGOING_CLOSED : ReactorStats.Counter.ACCEPTED_CLOSED);
-            }
+            ctx.stats.increment(outgoing ? NetStats.Counter.OUTGOING_CLOSED : NetStats.Counter.ACCEPTED_CLOSED);
             try {
                 handler.onClose(this, why);
             } catch (Throwable t) {
                 LOG.log(System.Logger.Level.WARNING, "onClose of a connection threw", t);
             }
+        }
+    }
+
+    /**
+     * The fd was released by another thread after the reactor exited (a reference outlived a
+     * failed reactor), so {@link #onClose} never ran: count the close, or the open gauge would
+     * stay up forever. The reactor's last writes happen-before this (its exit is a volatile
+     * write the releasing thread read).
+     */
+    private void releasedWithoutOnClose() {
+        if ((stateAcquire() & OPENED) != 0 && connector == null) {
+            ctx.stats.closedOffThread(outgoing);
         }
     }
 
@@ -326,6 +335,11 @@ final class TcpConnection implements Connection, EventHandler {
     }
 
     // ------------------------------------------------------------------ state
+
+    /** {@return the connection's handle} (tests: to hold a reference past a reactor's exit) */
+    Handle handle() {
+        return handle;
+    }
 
     /** Reactor thread: whether any of {@code bits} is set. */
     boolean is(int bits) {

@@ -261,7 +261,7 @@ public final class Reactor implements Executor {
     public Handle register(int fd, int interest, EventHandler handler) {
         // epoll-dup-shutdown-close.txt: the caller made this fd and may hold a dup of it, which
         // would keep the registration alive after close(fd); so its close always issues the DEL.
-        return register(fd, interest, handler, false);
+        return register(fd, interest, handler, false, null);
     }
 
     /**
@@ -269,12 +269,15 @@ public final class Reactor implements Executor {
      * no {@code dup} of it can exist, so its close skips the explicit {@code EPOLL_CTL_DEL}
      * (closing the fd removes it from epoll). Not public: a caller's own fd may always have been
      * dup'd. Reached from the net layer through {@code io.quiesce.reactor.internal}.
+     * {@code releasedWithoutOnClose} (may be null) is run, on the releasing thread, if the fd is
+     * released after this reactor exited, when no {@code onClose} can run.
      */
-    Handle registerOwned(int fd, int interest, EventHandler handler) {
-        return register(fd, interest, handler, true);
+    Handle registerOwned(int fd, int interest, EventHandler handler, Runnable releasedWithoutOnClose) {
+        return register(fd, interest, handler, true, releasedWithoutOnClose);
     }
 
-    private Handle register(int fd, int interest, EventHandler handler, boolean exclusive) {
+    private Handle register(int fd, int interest, EventHandler handler, boolean exclusive,
+            Runnable releasedWithoutOnClose) {
         if (fd < 0) {
             throw new IllegalArgumentException("negative fd: " + fd);
         }
@@ -285,7 +288,7 @@ public final class Reactor implements Executor {
         if (shutdownRequested) {
             throw new ClosedHandleException("reactor " + index + " is shutting down");
         }
-        Handle h = new Handle(this, fd, interest, handler, exclusive);
+        Handle h = new Handle(this, fd, interest, handler, exclusive, releasedWithoutOnClose);
         Handle owner = FdOwners.claim(h);
         if (owner != null) {
             throw new IllegalArgumentException("fd " + fd + " is already registered (" + owner
@@ -318,6 +321,15 @@ public final class Reactor implements Executor {
             throw new IllegalStateException("Reactor.local is for reactor " + index + "'s own thread");
         }
         return locals.get(key, factory);
+    }
+
+    /**
+     * Any thread: the per-reactor object of type {@code key} that other threads read too (the net
+     * layer's counters), made by {@code factory} once. Never closed. Reached through
+     * {@code ReactorInternals}.
+     */
+    <T> T shared(Class<T> key, Supplier<? extends T> factory) {
+        return locals.shared(key, factory);
     }
 
     // ------------------------------------------------------------------ handle callbacks
