@@ -30,7 +30,7 @@ CLOSES ?= 100000
 STRESS_SECS ?= 30
 STRESS_SEED ?=
 
-.PHONY: help test test-batch run bench bindings stress echo demo compare clean build mutation
+.PHONY: help test test-batch run bench bindings stress echo demo compare syscalls clean build mutation
 
 help:
 	@echo "make test      unit and integration tests (real sockets, real fds)"
@@ -40,7 +40,8 @@ help:
 	@echo "make bench     JMH micro-benchmarks (ARGS='-f 1 Syscall' to choose)"
 	@echo "make stress    close-race torture + random schedule (CLOSES=$(CLOSES) STRESS_SECS=$(STRESS_SECS) STRESS_SEED=)"
 	@echo "make mutation  PIT mutation testing of io.quiesce.reactor (minutes; report in target/pit-reports)"
-	@echo "make compare   side-by-side benchmark vs Netty, NIO and C (ROUNDS= SECS= PIN=1)"
+	@echo "make compare   side-by-side benchmark vs Netty (epoll, io_uring), NIO and C (ROUNDS= SECS= PIN=1 SERVERS=)"
+	@echo "make syscalls  syscalls per echoed message of each server (SECS= SERVERS= SYSCALL_TOOL=perf|strace)"
 	@echo "make bindings  regenerate generated/ with an installed jextract (JEXTRACT=...)"
 
 test:
@@ -85,6 +86,10 @@ mutation:
 # Knobs: ROUNDS=3 SECS=5 PIN=1 (server on CPU 0, client on CPU 1) MODES=... HTTP=0; see bench/README.md.
 compare: build
 	$(MAKE) -C bench compare
+
+# Syscalls per echoed message of every server (bench/README.md; bounded: SECS per server)
+syscalls: build
+	$(MAKE) -C bench syscalls
 
 # Regenerates the bindings from generated/quiesce_linux.h and generated/includes.txt.
 # Needs jextract installed (on PATH or JEXTRACT=/path/to/jextract); never builds it.

@@ -26,6 +26,12 @@
  *   p99_us=.. p999_us=.. max_us=.. errors=0 depth=1 threads=1
  * With -M, "@measure-start" and "@measure-end" lines mark the measured window as it opens
  * and closes, so that a runner can sample the server's CPU time around it.
+ * With -C CTL,ACK (two inherited file descriptors: `perf stat --control fd:CTL,ACK`), loadgen
+ * itself writes "enable" when the window opens and "disable" shortly before it closes, waits
+ * for each "ack", and adds ctl_msgs=N (messages completed while the counters were on: the
+ * midpoint of the counts taken before each command and after its ack), ctl_uncertain=U (half
+ * the messages completed between a command and its ack, summed over both) and ctl_late=0|1 (1:
+ * the disable went out after the window had closed) to the result line.
  * Exit status: 0 ok, 1 connection errors (the line is still printed), 2 data mismatch or
  * bad usage.
  */
@@ -35,6 +41,7 @@
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -124,6 +131,7 @@ static int opt_threads = 1;
 static int opt_depth = 16;
 static int opt_graceful = 0;
 static int opt_markers = 0;
+static int opt_ctl_fd = -1, opt_ack_fd = -1; /* -C: perf stat's control and ack fds */
 static enum mode opt_mode = PINGPONG;
 static int depth; /* messages in flight per connection */
 
@@ -300,7 +308,8 @@ static int consume(struct thr *t, struct conn *c, const uint8_t *p, size_t n, ui
             uint64_t start = opt_mode == SHORT ? c->t_start : c->ts[c->recvd % (uint64_t)depth];
             if (now >= t_measure && now < t_end) {
                 hist_record(t->hist, now - start);
-                t->msgs++;
+                /* a plain store; -C reads it from the main thread */
+                __atomic_store_n(&t->msgs, t->msgs + 1, __ATOMIC_RELAXED);
             }
             c->recvd++;
             c->rx_off = 0;
@@ -483,13 +492,51 @@ static void *thread_main(void *arg) {
     return NULL;
 }
 
+/* ---------------------------------------------------------------- -C: perf control */
+
+static uint64_t msgs_so_far(struct thr *ts) {
+    uint64_t n = 0;
+    for (int i = 0; i < opt_threads; i++) n += __atomic_load_n(&ts[i].msgs, __ATOMIC_RELAXED);
+    return n;
+}
+
+static void sleep_until(uint64_t ns) {
+    struct timespec at = {.tv_sec = (time_t)(ns / 1000000000ull), .tv_nsec = (long)(ns % 1000000000ull)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) == EINTR) {}
+}
+
+/* Sends one command and waits (10 s at most) for "ack". Exits with status 2 on failure. */
+static void perf_command(const char *cmd) {
+    size_t len = strlen(cmd);
+    if (write(opt_ctl_fd, cmd, len) != (ssize_t)len) {
+        fprintf(stderr, "loadgen: -C: write to fd %d: %s\n", opt_ctl_fd, strerror(errno));
+        exit(2);
+    }
+    char buf[64];
+    size_t got = 0;
+    uint64_t deadline = now_ns() + 10000000000ull;
+    while (got < 3 || !memmem(buf, got, "ack", 3)) {
+        uint64_t now = now_ns();
+        struct pollfd pfd = {.fd = opt_ack_fd, .events = POLLIN};
+        if (now >= deadline || poll(&pfd, 1, (int)((deadline - now) / 1000000) + 1) < 0) {
+            fprintf(stderr, "loadgen: -C: no ack for %.*s\n", (int)(len - 1), cmd);
+            exit(2);
+        }
+        ssize_t r = read(opt_ack_fd, buf + got, sizeof buf - 1 - got);
+        if (r > 0) got += (size_t)r;
+        else if (r == 0 || errno == EAGAIN) { struct timespec ms = {0, 1000000}; nanosleep(&ms, NULL); }
+        else { fprintf(stderr, "loadgen: -C: read fd %d: %s\n", opt_ack_fd, strerror(errno)); exit(2); }
+        if (got == sizeof buf - 1) { memmove(buf, buf + got - 2, 2); got = 2; }
+    }
+}
+
 /* ---------------------------------------------------------------- main */
 
 static void usage(const char *msg) {
     if (msg) fprintf(stderr, "loadgen: %s\n", msg);
     fprintf(stderr,
             "usage: loadgen [-p PORT] [-c CONNS] [-s SIZE] [-d SECS] [-w SECS] [-m MODE] [-q DEPTH]\n"
-            "               [-t THREADS] [-g] [-M] [-H 127.0.0.1]\n"
+            "               [-t THREADS] [-g] [-M] [-C CTL,ACK] [-H 127.0.0.1]\n"
             "  -p PORT     server port on 127.0.0.1 (default 9000)\n"
             "  -c CONNS    connections (short mode: concurrent connect loops) (default 50)\n"
             "  -s SIZE     message size in bytes, 8..%d (default 64)\n"
@@ -502,6 +549,8 @@ static void usage(const char *msg) {
             "              so TIME_WAIT cannot exhaust the ephemeral ports)\n"
             "  -M          print @measure-start / @measure-end lines when the measured window\n"
             "              opens and closes (for compare.py's CPU sampling)\n"
+            "  -C CTL,ACK  write enable/disable to fd CTL around the window and wait for\n"
+            "              \"ack\" on fd ACK (perf stat --control fd:CTL,ACK); adds ctl_msgs=\n"
             "  -H HOST     only 127.0.0.1 (or localhost) is accepted\n",
             MAX_SIZE, MAX_DURATION, MAX_WARMUP);
     exit(2);
@@ -510,7 +559,7 @@ static void usage(const char *msg) {
 int main(int argc, char **argv) {
     int opt;
     char *end;
-    while ((opt = getopt(argc, argv, "p:c:s:d:w:m:q:t:gMH:h")) != -1) {
+    while ((opt = getopt(argc, argv, "p:c:s:d:w:m:q:t:gMC:H:h")) != -1) {
         switch (opt) {
         case 'p': opt_port = (int)strtol(optarg, &end, 10); if (*end) usage("bad -p"); break;
         case 'c': opt_conns = (int)strtol(optarg, &end, 10); if (*end) usage("bad -c"); break;
@@ -521,6 +570,12 @@ int main(int argc, char **argv) {
         case 't': opt_threads = (int)strtol(optarg, &end, 10); if (*end) usage("bad -t"); break;
         case 'g': opt_graceful = 1; break;
         case 'M': opt_markers = 1; break;
+        case 'C':
+            opt_ctl_fd = (int)strtol(optarg, &end, 10);
+            if (*end != ',') usage("-C takes CTL,ACK (two file descriptors)");
+            opt_ack_fd = (int)strtol(end + 1, &end, 10);
+            if (*end || opt_ctl_fd < 0 || opt_ack_fd < 0) usage("-C takes CTL,ACK (two file descriptors)");
+            break;
         case 'm':
             if (!strcmp(optarg, "pingpong")) opt_mode = PINGPONG;
             else if (!strcmp(optarg, "pipeline")) opt_mode = PIPELINE;
@@ -596,16 +651,37 @@ int main(int argc, char **argv) {
     t_measure = t0 + (uint64_t)(opt_warmup * 1e9);
     t_end = t_measure + (uint64_t)(opt_secs * 1e9);
     pthread_barrier_wait(&go_barrier);
-    if (opt_markers) { /* lets a runner sample server CPU time exactly around the window */
-        struct timespec at = {.tv_sec = (time_t)(t_measure / 1000000000ull), .tv_nsec = (long)(t_measure % 1000000000ull)};
-        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) == EINTR) {}
-        printf("@measure-start\n");
-        fflush(stdout);
-        at.tv_sec = (time_t)(t_end / 1000000000ull);
-        at.tv_nsec = (long)(t_end % 1000000000ull);
-        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) == EINTR) {}
-        printf("@measure-end\n");
-        fflush(stdout);
+    uint64_t ctl_msgs = 0, ctl_uncertain = 0;
+    int ctl_late = 0;
+    if (opt_markers || opt_ctl_fd >= 0) { /* lets a runner sample server CPU time exactly around the window */
+        sleep_until(t_measure);
+        if (opt_ctl_fd >= 0) {
+            uint64_t before = msgs_so_far(ts);
+            perf_command("enable\n");
+            uint64_t after = msgs_so_far(ts);
+            ctl_msgs = after + before;            /* twice the midpoint, for now */
+            ctl_uncertain = after - before;
+        }
+        if (opt_markers) {
+            printf("@measure-start\n");
+            fflush(stdout);
+        }
+        if (opt_ctl_fd >= 0) {
+            /* off a little before the window closes, while every connection still runs */
+            uint64_t margin = (uint64_t)(opt_secs * 1e8) < 250000000ull ? (uint64_t)(opt_secs * 1e8) : 250000000ull;
+            sleep_until(t_end - margin);
+            uint64_t before = msgs_so_far(ts);
+            perf_command("disable\n");
+            uint64_t after = msgs_so_far(ts);
+            ctl_late = now_ns() >= t_end;
+            ctl_msgs = (after + before - ctl_msgs + 1) / 2;
+            ctl_uncertain = (ctl_uncertain + after - before + 1) / 2;
+        }
+        sleep_until(t_end);
+        if (opt_markers) {
+            printf("@measure-end\n");
+            fflush(stdout);
+        }
     }
 
     struct hist *h = calloc(1, sizeof *h);
@@ -623,10 +699,13 @@ int main(int argc, char **argv) {
 
     printf("mode=%s conns=%d size=%d secs=%.2f msgs=%" PRIu64 " msgs_per_s=%.0f "
            "p50_us=%.1f p90_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f errors=%" PRIu64
-           " depth=%d threads=%d\n",
+           " depth=%d threads=%d",
            mode_names[opt_mode], opt_conns, opt_size, secs, msgs, secs > 0 ? (double)msgs / secs : 0.0,
            hist_percentile(h, 50) / 1e3, hist_percentile(h, 90) / 1e3, hist_percentile(h, 99) / 1e3,
            hist_percentile(h, 99.9) / 1e3, h->max / 1e3, errors, depth, opt_threads);
+    if (opt_ctl_fd >= 0)
+        printf(" ctl_msgs=%" PRIu64 " ctl_uncertain=%" PRIu64 " ctl_late=%d", ctl_msgs, ctl_uncertain, ctl_late);
+    printf("\n");
     fflush(stdout);
     return errors ? 1 : 0;
 }

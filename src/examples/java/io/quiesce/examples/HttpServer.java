@@ -122,7 +122,7 @@ public final class HttpServer {
      */
     public static Server start(ReactorGroup group, InetSocketAddress address, Timeouts timeouts,
             Supplier<String> metrics) throws IOException {
-        ConnectionOptions connection = ConnectionOptions.defaults().withTimeouts(timeouts.idle(), timeouts.write());
+        ConnectionOptions connection = ConnectionOptions.builder().timeouts(timeouts.idle(), timeouts.write()).build();
         return Server.bind(group, address, ServerOptions.defaults().withConnection(connection),
                 () -> new HttpExchange(timeouts.header(), metrics));
     }

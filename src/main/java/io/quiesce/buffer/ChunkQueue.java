@@ -1,5 +1,7 @@
 package io.quiesce.buffer;
 
+import io.quiesce.sys.raw.Syscalls;
+
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
@@ -10,8 +12,8 @@ import java.lang.foreign.ValueLayout;
  * Confined to its memory's thread.
  */
 public final class ChunkQueue {
-    /** Bytes per {@code struct iovec} on x86_64 (base pointer, length). */
-    public static final long IOVEC_SIZE = 16;
+    /** Bytes per {@code struct iovec}, from the generated layout (through the raw table). */
+    public static final long IOVEC_SIZE = Syscalls.IOVEC_SIZE;
 
     private final ReactorMemory memory;
     private Chunk head;
@@ -116,8 +118,8 @@ public final class ChunkQueue {
                 continue;
             }
             long at = n * IOVEC_SIZE;
-            iov.set(ValueLayout.JAVA_LONG, at, c.address + c.readIndex);
-            iov.set(ValueLayout.JAVA_LONG, at + 8, len);
+            iov.set(ValueLayout.JAVA_LONG, at + Syscalls.IOVEC_BASE_OFFSET, c.address + c.readIndex);
+            iov.set(ValueLayout.JAVA_LONG, at + Syscalls.IOVEC_LEN_OFFSET, len);
             n++;
         }
         return n;

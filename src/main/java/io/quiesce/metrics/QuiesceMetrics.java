@@ -7,6 +7,7 @@ import io.micrometer.core.instrument.Tag;
 import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.binder.MeterBinder;
+import io.quiesce.net.NetStats;
 import io.quiesce.reactor.Reactor;
 import io.quiesce.reactor.ReactorGroup;
 import io.quiesce.reactor.ReactorStats;
@@ -133,7 +134,9 @@ public final class QuiesceMetrics implements MeterBinder {
                     + " is already bound to this registry: give each group its own name");
         }
         for (Reactor r : group.reactors()) {
-            bindReactor(registry, r.stats(), groupTags.and("reactor", Integer.toString(r.index())));
+            Tags reactorTags = groupTags.and("reactor", Integer.toString(r.index()));
+            bindReactor(registry, r.stats(), reactorTags);
+            bindNet(registry, NetStats.of(r), reactorTags);
         }
     }
 
@@ -206,29 +209,36 @@ public final class QuiesceMetrics implements MeterBinder {
                 .serviceLevelObjectives(CLOSE_LATENCY_BUCKETS)
                 .register(reg);
         s.closeLatencyListener(nanos -> closeLatency.record(nanos, TimeUnit.NANOSECONDS));
+    }
 
-        count(reg, s, tags, "quiesce.accepts", Counter.ACCEPTS, "connections accepted");
-        count(reg, s, tags, "quiesce.accept.errors", Counter.ACCEPT_ERRORS, "accept4 failures other than EAGAIN");
-        count(reg, s, tags, "quiesce.accept.backoffs", Counter.ACCEPT_BACKOFFS,
+    /** The network layer's counters of one reactor, under the same tags as the reactor's. */
+    private static void bindNet(MeterRegistry reg, NetStats s, Tags tags) {
+        net(reg, s, tags, "quiesce.accepts", NetStats.Counter.ACCEPTS, "connections accepted");
+        net(reg, s, tags, "quiesce.accept.errors", NetStats.Counter.ACCEPT_ERRORS, "accept4 failures other than EAGAIN");
+        net(reg, s, tags, "quiesce.accept.backoffs", NetStats.Counter.ACCEPT_BACKOFFS,
                 "accept pauses after EMFILE/ENFILE");
         for (var origin : new String[] {"accepted", "outgoing"}) {
             boolean accepted = origin.equals("accepted");
-            Counter opened = accepted ? Counter.ACCEPTED_OPENED : Counter.OUTGOING_OPENED;
-            Counter closed = accepted ? Counter.ACCEPTED_CLOSED : Counter.OUTGOING_CLOSED;
+            NetStats.Counter opened = accepted ? NetStats.Counter.ACCEPTED_OPENED : NetStats.Counter.OUTGOING_OPENED;
+            NetStats.Counter closed = accepted ? NetStats.Counter.ACCEPTED_CLOSED : NetStats.Counter.OUTGOING_CLOSED;
             Tags o = tags.and("origin", origin);
-            count(reg, s, o, "quiesce.connections.opened", opened,
+            net(reg, s, o, "quiesce.connections.opened", opened,
                     "connections opened: accepted by a server, or outgoing (connected by a client)");
-            count(reg, s, o, "quiesce.connections.closed", closed,
+            net(reg, s, o, "quiesce.connections.closed", closed,
                     "connections closed: accepted by a server, or outgoing (connected by a client)");
-            // closed first: a connection opened between the two reads can then not make it negative
-            Gauge.builder("quiesce.connections.open", s, x -> -x.get(closed) + x.get(opened)).tags(o)
+            ToDoubleFunction<NetStats> open = accepted ? NetStats::acceptedOpen : NetStats::outgoingOpen;
+            Gauge.builder("quiesce.connections.open", s, open).tags(o)
                     .description("connections open: accepted by a server, or outgoing (connected by a client)")
                     .register(reg);
         }
-        FunctionCounter.builder("quiesce.io", s, x -> x.get(Counter.BYTES_READ)).baseUnit("bytes")
+        FunctionCounter.builder("quiesce.io", s, x -> x.get(NetStats.Counter.BYTES_READ)).baseUnit("bytes")
                 .tags(tags.and("direction", "read")).description("bytes read from or written to sockets").register(reg);
-        FunctionCounter.builder("quiesce.io", s, x -> x.get(Counter.BYTES_WRITTEN)).baseUnit("bytes")
+        FunctionCounter.builder("quiesce.io", s, x -> x.get(NetStats.Counter.BYTES_WRITTEN)).baseUnit("bytes")
                 .tags(tags.and("direction", "written")).description("bytes read from or written to sockets").register(reg);
+    }
+
+    private static void net(MeterRegistry reg, NetStats s, Tags tags, String name, NetStats.Counter c, String help) {
+        FunctionCounter.builder(name, s, x -> x.get(c)).tags(tags).description(help).register(reg);
     }
 
     private static void count(MeterRegistry reg, ReactorStats s, Tags tags, String name, Counter c, String help) {

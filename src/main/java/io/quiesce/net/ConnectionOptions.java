@@ -9,8 +9,11 @@ import java.time.Duration;
  * @param keepAlive {@code SO_KEEPALIVE} (default off)
  * @param receiveBufferSize {@code SO_RCVBUF} in bytes, 0 for the system default
  * @param sendBufferSize {@code SO_SNDBUF} in bytes, 0 for the system default
- * @param lingerSeconds {@code SO_LINGER}: -1 for off (the default) or 0 (close sends a reset); a
- *        positive linger is refused, as it would block the reactor thread in {@code close}
+ * @param resetOnClose {@code SO_LINGER} with a zero timeout: {@code close} sends a reset and
+ *        drops unsent data (default off: the kernel's orderly close). A positive linger is not
+ *        offered: Linux makes {@code close(2)} wait up to that long for the peer's ACK even on a
+ *        non-blocking socket, and the close runs on the reactor thread, which would stall every
+ *        connection on it
  * @param readIdleTimeout close with a {@link java.net.SocketTimeoutException} when nothing has been
  *        read for this long; {@link Duration#ZERO} for none (the default)
  * @param writeTimeout close with a {@link java.net.SocketTimeoutException} when queued bytes have
@@ -24,18 +27,13 @@ import java.time.Duration;
  *        (default 256 KiB)
  */
 public record ConnectionOptions(boolean tcpNoDelay, boolean keepAlive, int receiveBufferSize,
-        int sendBufferSize, int lingerSeconds, Duration readIdleTimeout, Duration writeTimeout,
+        int sendBufferSize, boolean resetOnClose, Duration readIdleTimeout, Duration writeTimeout,
         int lowWatermark, int highWatermark, long maxQueuedBytes, int readBudget) {
 
     /** Checks the values. */
     public ConnectionOptions {
         if (receiveBufferSize < 0 || sendBufferSize < 0) {
             throw new IllegalArgumentException("buffer sizes must be >= 0");
-        }
-        if (lingerSeconds < -1 || lingerSeconds > 0) {
-            // A positive SO_LINGER makes close() wait for the peer's ACK, even on a non-blocking
-            // socket, and the close runs on the reactor thread: it would stall every connection.
-            throw new IllegalArgumentException("lingerSeconds must be -1 (off) or 0 (reset on close): " + lingerSeconds);
         }
         if (readIdleTimeout == null || writeTimeout == null) {
             throw new NullPointerException("timeouts must not be null (use Duration.ZERO)");
@@ -54,87 +52,147 @@ public record ConnectionOptions(boolean tcpNoDelay, boolean keepAlive, int recei
 
     /** {@return the defaults described on the record} */
     public static ConnectionOptions defaults() {
-        return new ConnectionOptions(true, false, 0, 0, -1, Duration.ZERO, Duration.ZERO,
-                32 * 1024, 64 * 1024, 64L << 20, 256 * 1024);
+        return builder().build();
+    }
+
+    /** {@return a builder holding the defaults} */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** {@return a builder holding these options} */
+    public Builder toBuilder() {
+        return new Builder().tcpNoDelay(tcpNoDelay).keepAlive(keepAlive)
+                .bufferSizes(receiveBufferSize, sendBufferSize).resetOnClose(resetOnClose)
+                .timeouts(readIdleTimeout, writeTimeout).maxQueuedBytes(maxQueuedBytes)
+                .watermarks(lowWatermark, highWatermark).readBudget(readBudget);
     }
 
     /**
-     * {@return a copy with {@code TCP_NODELAY} set}
-     *
-     * @param on the value
+     * {@return the {@code SO_LINGER} timeout this sets: -1 for none (the kernel's default), 0 with
+     * {@link #resetOnClose()}}
      */
-    public ConnectionOptions withTcpNoDelay(boolean on) {
-        return new ConnectionOptions(on, keepAlive, receiveBufferSize, sendBufferSize, lingerSeconds,
-                readIdleTimeout, writeTimeout, lowWatermark, highWatermark, maxQueuedBytes, readBudget);
+    public int lingerSeconds() {
+        return resetOnClose ? 0 : -1;
     }
 
     /**
-     * {@return a copy with {@code SO_KEEPALIVE} set}
-     *
-     * @param on the value
+     * Collects connection options; {@link #build()} checks them. Not thread-safe. Each setter
+     * returns this builder.
      */
-    public ConnectionOptions withKeepAlive(boolean on) {
-        return new ConnectionOptions(tcpNoDelay, on, receiveBufferSize, sendBufferSize, lingerSeconds,
-                readIdleTimeout, writeTimeout, lowWatermark, highWatermark, maxQueuedBytes, readBudget);
-    }
+    public static final class Builder {
+        private boolean tcpNoDelay = true;
+        private boolean keepAlive;
+        private int receiveBufferSize;
+        private int sendBufferSize;
+        private boolean resetOnClose;
+        private Duration readIdleTimeout = Duration.ZERO;
+        private Duration writeTimeout = Duration.ZERO;
+        private int lowWatermark = 32 * 1024;
+        private int highWatermark = 64 * 1024;
+        private long maxQueuedBytes = 64L << 20;
+        private int readBudget = 256 * 1024;
 
-    /**
-     * {@return a copy with these kernel buffer sizes}
-     * @param receive {@code SO_RCVBUF}, 0 for the default
-     * @param send {@code SO_SNDBUF}, 0 for the default
-     */
-    public ConnectionOptions withBufferSizes(int receive, int send) {
-        return new ConnectionOptions(tcpNoDelay, keepAlive, receive, send, lingerSeconds,
-                readIdleTimeout, writeTimeout, lowWatermark, highWatermark, maxQueuedBytes, readBudget);
-    }
+        private Builder() {}
 
-    /**
-     * {@return a copy with {@code SO_LINGER}}
-     *
-     * @param seconds -1 for off
-     */
-    public ConnectionOptions withLinger(int seconds) {
-        return new ConnectionOptions(tcpNoDelay, keepAlive, receiveBufferSize, sendBufferSize, seconds,
-                readIdleTimeout, writeTimeout, lowWatermark, highWatermark, maxQueuedBytes, readBudget);
-    }
+        /**
+         * {@return this builder}
+         *
+         * @param on {@link ConnectionOptions#tcpNoDelay()}
+         */
+        public Builder tcpNoDelay(boolean on) {
+            this.tcpNoDelay = on;
+            return this;
+        }
 
-    /**
-     * {@return a copy with these idle timeouts}
-     * @param readIdle see {@link #readIdleTimeout()}
-     * @param write see {@link #writeTimeout()}
-     */
-    public ConnectionOptions withTimeouts(Duration readIdle, Duration write) {
-        return new ConnectionOptions(tcpNoDelay, keepAlive, receiveBufferSize, sendBufferSize, lingerSeconds,
-                readIdle, write, lowWatermark, highWatermark, maxQueuedBytes, readBudget);
-    }
+        /**
+         * {@return this builder}
+         *
+         * @param on {@link ConnectionOptions#keepAlive()}
+         */
+        public Builder keepAlive(boolean on) {
+            this.keepAlive = on;
+            return this;
+        }
 
-    /**
-     * {@return a copy with these watermarks}
-     * @param low see {@link #lowWatermark()}
-     * @param high see {@link #highWatermark()}
-     */
-    public ConnectionOptions withWatermarks(int low, int high) {
-        return new ConnectionOptions(tcpNoDelay, keepAlive, receiveBufferSize, sendBufferSize, lingerSeconds,
-                readIdleTimeout, writeTimeout, low, high, Math.max(maxQueuedBytes, high), readBudget);
-    }
+        /**
+         * {@return this builder}
+         *
+         * @param receive {@link ConnectionOptions#receiveBufferSize()}, 0 for the default
+         * @param send {@link ConnectionOptions#sendBufferSize()}, 0 for the default
+         */
+        public Builder bufferSizes(int receive, int send) {
+            this.receiveBufferSize = receive;
+            this.sendBufferSize = send;
+            return this;
+        }
 
-    /**
-     * {@return a copy with this hard queue limit}
-     *
-     * @param bytes see {@link #maxQueuedBytes()}
-     */
-    public ConnectionOptions withMaxQueuedBytes(long bytes) {
-        return new ConnectionOptions(tcpNoDelay, keepAlive, receiveBufferSize, sendBufferSize, lingerSeconds,
-                readIdleTimeout, writeTimeout, lowWatermark, highWatermark, bytes, readBudget);
-    }
+        /**
+         * {@return this builder}
+         *
+         * @param on {@link ConnectionOptions#resetOnClose()}
+         */
+        public Builder resetOnClose(boolean on) {
+            this.resetOnClose = on;
+            return this;
+        }
 
-    /**
-     * {@return a copy with this per-wake read budget}
-     *
-     * @param bytes see {@link #readBudget()}
-     */
-    public ConnectionOptions withReadBudget(int bytes) {
-        return new ConnectionOptions(tcpNoDelay, keepAlive, receiveBufferSize, sendBufferSize, lingerSeconds,
-                readIdleTimeout, writeTimeout, lowWatermark, highWatermark, maxQueuedBytes, bytes);
+        /**
+         * {@return this builder}
+         *
+         * @param readIdle {@link ConnectionOptions#readIdleTimeout()}
+         * @param write {@link ConnectionOptions#writeTimeout()}
+         */
+        public Builder timeouts(Duration readIdle, Duration write) {
+            this.readIdleTimeout = readIdle;
+            this.writeTimeout = write;
+            return this;
+        }
+
+        /**
+         * Sets the watermarks, raising {@link ConnectionOptions#maxQueuedBytes()} to {@code high}
+         * if it is below.
+         *
+         * @return this builder
+         * @param low {@link ConnectionOptions#lowWatermark()}
+         * @param high {@link ConnectionOptions#highWatermark()}
+         */
+        public Builder watermarks(int low, int high) {
+            this.lowWatermark = low;
+            this.highWatermark = high;
+            this.maxQueuedBytes = Math.max(maxQueuedBytes, high);
+            return this;
+        }
+
+        /**
+         * {@return this builder}
+         *
+         * @param bytes {@link ConnectionOptions#maxQueuedBytes()}
+         */
+        public Builder maxQueuedBytes(long bytes) {
+            this.maxQueuedBytes = bytes;
+            return this;
+        }
+
+        /**
+         * {@return this builder}
+         *
+         * @param bytes {@link ConnectionOptions#readBudget()}
+         */
+        public Builder readBudget(int bytes) {
+            this.readBudget = bytes;
+            return this;
+        }
+
+        /**
+         * {@return the options}
+         *
+         * @throws IllegalArgumentException if a value is out of range (see the record)
+         * @throws NullPointerException if a timeout is null
+         */
+        public ConnectionOptions build() {
+            return new ConnectionOptions(tcpNoDelay, keepAlive, receiveBufferSize, sendBufferSize, resetOnClose,
+                    readIdleTimeout, writeTimeout, lowWatermark, highWatermark, maxQueuedBytes, readBudget);
+        }
     }
 }

@@ -46,7 +46,7 @@ final class Connector implements Runnable {
         }
         int r;
         try {
-            NetContext.applySocketOptions(sys, ctx.linger, fd, options);
+            NetContext.applySocketOptions(sys, fd, options);
             int len = SockAddr.encode(address, ctx.sockAddr);
             r = sys.connect(fd, ctx.sockAddr, len);
             if (r < 0 && r != -Errno.EINPROGRESS && r != -Errno.EINTR) {

@@ -88,7 +88,6 @@ final class ListenSockets {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment addr = a.allocate(SockAddr.MAX_SIZE, 8);
             MemorySegment addrLen = a.allocate(ValueLayout.JAVA_INT);
-            MemorySegment linger = a.allocate(8, 4);
             for (int i = 0; i < count; i++) {
                 int fd = Errno.checkSocket(sys.socket(SockAddr.family(address),
                         Syscalls.SOCK_STREAM | Syscalls.SOCK_NONBLOCK, 0), "socket", -1);
@@ -100,7 +99,7 @@ final class ListenSockets {
                     reusePort(sys, fd);
                 }
                 // Accepted sockets inherit these (Linux clones the listener): set once, not per connection.
-                NetContext.applySocketOptions(sys, linger, fd, options.connection());
+                NetContext.applySocketOptions(sys, fd, options.connection());
                 int len = SockAddr.encode(bound, addr);
                 Errno.checkSocket(sys.bind(fd, addr, len), "bind(" + bound + ")", fd);
                 if (first && exclusive && count > 1) {

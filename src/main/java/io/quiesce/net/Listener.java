@@ -14,6 +14,7 @@ import io.quiesce.sys.SyscallException;
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -46,16 +47,17 @@ final class Listener implements EventHandler {
     private static final long MAX_BACKOFF_NANOS = TimeUnit.SECONDS.toNanos(1);
     static final int LISTEN_INTEREST = Interest.READ | Interest.LEVEL;
 
-    private final Server server;
+    private final AcceptSpec spec;
     private final Reactor reactor;
-    private final int acceptBatch;
+    /** Shared by the server's listeners: the first back-off is logged once per server. */
+    private final AtomicBoolean backoffLogged;
     private Handle handle;
     /** The multishot accept on an io_uring reactor, or null. */
     private UringAcceptor uring;
 
-    final AtomicLong accepted = new AtomicLong();
-    final AtomicLong fdExhaustion = new AtomicLong();
-    final AtomicLong acceptErrors = new AtomicLong();
+    /** This listener's own accept counters (reactor thread writes, any thread reads), for {@link Server#stats()}. */
+    final NetStats counts = new NetStats();
+    private final NetStats reactorCounts;
     /** {@code accept4} calls that found the queue empty ({@code EAGAIN}); for tests. */
     final AtomicLong acceptsEmpty = new AtomicLong();
     volatile boolean backingOff;
@@ -64,15 +66,16 @@ final class Listener implements EventHandler {
     private NetContext ctx;
     private long backoffNanos = MIN_BACKOFF_NANOS;
     private final Runnable resume = this::resume;
-    /** At most this many {@code accept4} in this wake-up; 1 to {@link #acceptBatch}. */
+    /** At most this many {@code accept4} in this wake-up; 1 to the spec's accept batch. */
     private int perWake = 1;
     /** The reactor's wait count at the last wake-up that took its whole bound; -2 when none. */
     private long fullAtWait = -2;
 
-    Listener(Server server, Reactor reactor, int acceptBatch) {
-        this.server = server;
+    Listener(AcceptSpec spec, Reactor reactor, AtomicBoolean backoffLogged) {
+        this.spec = spec;
         this.reactor = reactor;
-        this.acceptBatch = acceptBatch;
+        this.backoffLogged = backoffLogged;
+        this.reactorCounts = NetStats.of(reactor);
     }
 
     void register(int fd) {
@@ -81,7 +84,7 @@ final class Listener implements EventHandler {
             handle = uring.register(fd);
             return;
         }
-        handle = ReactorInternals.registerOwned(reactor, fd, LISTEN_INTEREST, this);
+        handle = ReactorInternals.registerOwned(reactor, fd, LISTEN_INTEREST, this, null);
     }
 
     /** io_uring: the multishot accept delivered {@code fd}. */
@@ -89,8 +92,7 @@ final class Listener implements EventHandler {
         if (ctx == null) {
             ctx = NetContext.of(reactor);
         }
-        accepted.setOpaque(accepted.getPlain() + 1);
-        ReactorInternals.increment(ctx.stats, ReactorStats.Counter.ACCEPTS);
+        count(NetStats.Counter.ACCEPTS);
         backoffNanos = MIN_BACKOFF_NANOS;
         hand(fd);
     }
@@ -112,7 +114,7 @@ final class Listener implements EventHandler {
         if (ctx == null) {
             ctx = NetContext.of(reactor);
         }
-        ReactorInternals.increment(ctx.stats, ReactorStats.Counter.ACCEPT_ERRORS);
+        count(NetStats.Counter.ACCEPT_ERRORS);
         if (errno == Errno.EINTR || errno == Errno.ECONNABORTED || errno == Errno.EPERM
                 || errno == Errno.EPROTO || errno == Errno.EAGAIN) {
             return false; // that connection is gone; the accept goes on (or is re-armed)
@@ -143,7 +145,7 @@ final class Listener implements EventHandler {
             acceptBatch(h);
         } catch (Throwable t) {
             // Never let the reactor close the listener for a handler's exception: back off instead.
-            LOG.log(System.Logger.Level.WARNING, "accepting on " + server.localAddress() + " failed", t);
+            LOG.log(System.Logger.Level.WARNING, "accepting on " + spec.address() + " failed", t);
             backOff(0);
         }
     }
@@ -155,15 +157,14 @@ final class Listener implements EventHandler {
         int lfd = h.fd();
         long wait = reactor.stats().get(ReactorStats.Counter.EPOLL_WAITS);
         if (wait == fullAtWait + 1) {
-            perWake = Math.min(acceptBatch, perWake * 2); // the last wake's bound left a backlog
+            perWake = Math.min(spec.acceptBatch(), perWake * 2); // the last wake's bound left a backlog
         }
         int taken = 0;
         for (int i = 0; i < perWake; i++) {
             int fd = ctx.sys.accept(lfd, MemorySegment.NULL, MemorySegment.NULL, io.quiesce.sys.raw.Syscalls.SOCK_NONBLOCK);
             if (fd >= 0) {
                 taken++;
-                accepted.setOpaque(accepted.getPlain() + 1);
-                ReactorInternals.increment(ctx.stats, ReactorStats.Counter.ACCEPTS);
+                count(NetStats.Counter.ACCEPTS);
                 backoffNanos = MIN_BACKOFF_NANOS;
                 hand(fd);
                 continue;
@@ -174,7 +175,7 @@ final class Listener implements EventHandler {
                 perWake = Math.max(1, taken);
                 return;
             }
-            ReactorInternals.increment(ctx.stats, ReactorStats.Counter.ACCEPT_ERRORS);
+            count(NetStats.Counter.ACCEPT_ERRORS);
             if (errno == Errno.EINTR || errno == Errno.ECONNABORTED || errno == Errno.EPERM
                     || errno == Errno.EPROTO) {
                 continue; // that connection is gone (or was refused by a filter); take the next
@@ -187,12 +188,12 @@ final class Listener implements EventHandler {
     }
 
     private void hand(int fd) {
-        ConnectionOptions o = server.options().connection();
-        if (!server.sharedListener()) {
+        ConnectionOptions o = spec.connection();
+        if (spec.handOutTo() == null) {
             open(ctx, fd, o);
             return;
         }
-        Reactor target = server.group().next();
+        Reactor target = spec.handOutTo().next();
         if (target == reactor) {
             open(ctx, fd, o);
             return;
@@ -207,7 +208,7 @@ final class Listener implements EventHandler {
     private void open(NetContext c, int fd, ConnectionOptions o) {
         ConnectionHandler handler;
         try {
-            handler = server.newHandler();
+            handler = spec.newHandler();
         } catch (Throwable t) {
             LOG.log(System.Logger.Level.WARNING, "the connection handler factory threw; connection closed", t);
             c.sys.close(fd);
@@ -227,23 +228,27 @@ final class Listener implements EventHandler {
         }
         boolean exhaustion = errno == Errno.EMFILE || errno == Errno.ENFILE || errno == Errno.ENOBUFS
                 || errno == Errno.ENOMEM;
+        count(NetStats.Counter.ACCEPT_BACKOFFS);
         if (exhaustion) {
-            fdExhaustion.setOpaque(fdExhaustion.getPlain() + 1);
-        } else {
-            acceptErrors.setOpaque(acceptErrors.getPlain() + 1);
+            count(NetStats.Counter.ACCEPT_BACKOFFS_EXHAUSTED);
         }
-        if (errno != 0 && server.firstBackoffLogged.compareAndSet(false, true)) {
+        if (errno != 0 && backoffLogged.compareAndSet(false, true)) {
             LOG.log(System.Logger.Level.WARNING, "accept4 on {0}: {1} ({2}); not accepting for {3} ms at a "
-                    + "time until it clears (logged once; see Server.stats())", server.localAddress(),
+                    + "time until it clears (logged once; see Server.stats())", spec.address(),
                     Errno.name(errno), Errno.message(errno), TimeUnit.NANOSECONDS.toMillis(backoffNanos));
         }
         backingOff = true;
-        ReactorInternals.increment(reactor.stats(), ReactorStats.Counter.ACCEPT_BACKOFFS);
         if (uring == null) {
             handle.interest(0);
         }
         reactor.schedule(backoffNanos, TimeUnit.NANOSECONDS, resume);
         backoffNanos = Math.min(backoffNanos * 2, MAX_BACKOFF_NANOS);
+    }
+
+    /** Reactor thread: counts on the reactor's set and on this listener's own. */
+    private void count(NetStats.Counter c) {
+        reactorCounts.increment(c);
+        counts.increment(c);
     }
 
     private void resume() {

@@ -3,7 +3,6 @@ package io.quiesce.net;
 import io.quiesce.buffer.ChunkQueue;
 import io.quiesce.buffer.ReactorMemory;
 import io.quiesce.reactor.Reactor;
-import io.quiesce.reactor.ReactorStats;
 import io.quiesce.reactor.internal.ReactorInternals;
 import io.quiesce.sys.Errno;
 import io.quiesce.sys.raw.SockAddr;
@@ -27,15 +26,14 @@ final class NetContext {
     static final int MAX_IOV = 64;
 
     final Reactor reactor;
-    /** The reactor's counters: the net layer adds accepts, connections and bytes (single writer). */
-    final ReactorStats stats;
+    /** This layer's counters on this reactor: accepts, connections and bytes (single writer). */
+    final NetStats stats;
     final Syscalls sys;
     final ReactorMemory memory;
     final MemorySegment readBuffer;
     final MemorySegment iov;
     final MemorySegment sockAddr;
     final MemorySegment sockAddrLen;
-    final MemorySegment linger;
     /** The last slice handed to {@code onRead}: reused while reads keep the same length. */
     private MemorySegment lastSlice;
     /** The reactor's io_uring transport ring, or null on epoll. */
@@ -47,7 +45,7 @@ final class NetContext {
 
     private NetContext(Reactor reactor) {
         this.reactor = reactor;
-        this.stats = reactor.stats();
+        this.stats = NetStats.of(reactor);
         this.memory = ReactorMemory.of(reactor);
         Arena a = memory.arena();
         this.sys = new Syscalls(a);
@@ -55,7 +53,6 @@ final class NetContext {
         this.iov = a.allocate(ChunkQueue.IOVEC_SIZE * MAX_IOV, 8);
         this.sockAddr = a.allocate(SockAddr.MAX_SIZE, 8);
         this.sockAddrLen = a.allocate(ValueLayout.JAVA_INT);
-        this.linger = a.allocate(8, 4);
         this.lastSlice = readBuffer.asSlice(0, 0);
         this.transport = ReactorInternals.transport(reactor);
         this.bufferSlices = transport == null ? null : new MemorySegment[transport.buffers().count()];
@@ -103,7 +100,7 @@ final class NetContext {
      * Sets the socket options that differ from the kernel's defaults on {@code fd} (a listening
      * socket, whose accepted sockets inherit them, or a client socket).
      */
-    static void applySocketOptions(Syscalls sys, MemorySegment linger, int fd, ConnectionOptions o) throws IOException {
+    static void applySocketOptions(Syscalls sys, int fd, ConnectionOptions o) throws IOException {
         if (o.tcpNoDelay()) {
             Errno.checkSocket(sys.setsockopt(fd, Syscalls.IPPROTO_TCP, Syscalls.TCP_NODELAY, 1), "setsockopt(TCP_NODELAY)", fd);
         }
@@ -116,20 +113,9 @@ final class NetContext {
         if (o.sendBufferSize() > 0) {
             Errno.checkSocket(sys.setsockopt(fd, Syscalls.SOL_SOCKET, Syscalls.SO_SNDBUF, o.sendBufferSize()), "setsockopt(SO_SNDBUF)", fd);
         }
-        if (o.lingerSeconds() >= 0) {
-            Errno.checkSocket(setLinger(sys, linger, fd, o.lingerSeconds()), "setsockopt(SO_LINGER)", fd);
+        if (o.resetOnClose()) {
+            Errno.checkSocket(sys.setLinger(fd, true, 0), "setsockopt(SO_LINGER)", fd);
         }
-    }
-
-    /**
-     * {@code setsockopt(SO_LINGER, {1, seconds})}.
-     *
-     * @return 0 or {@code -errno}
-     */
-    static int setLinger(Syscalls sys, MemorySegment linger, int fd, int seconds) {
-        linger.set(ValueLayout.JAVA_INT, 0, 1);
-        linger.set(ValueLayout.JAVA_INT, 4, seconds);
-        return sys.setsockopt(fd, Syscalls.SOL_SOCKET, Syscalls.SO_LINGER, linger, 8);
     }
 
 }

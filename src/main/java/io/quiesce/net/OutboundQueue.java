@@ -2,7 +2,6 @@ package io.quiesce.net;
 
 import io.quiesce.buffer.Chunk;
 import io.quiesce.buffer.ChunkQueue;
-import io.quiesce.reactor.ReactorStats;
 import io.quiesce.reactor.internal.ReactorInternals;
 import io.quiesce.reactor.ScheduledTask;
 import io.quiesce.sys.Errno;
@@ -380,7 +379,7 @@ final class OutboundQueue implements Runnable {
      *         so {@code onWritable} is due
      */
     private boolean countSent(long sent) {
-        ReactorInternals.add(c.ctx.stats, ReactorStats.Counter.BYTES_WRITTEN, sent);
+        c.ctx.stats.add(NetStats.Counter.BYTES_WRITTEN, sent);
         long q = (long) QUEUED.getAndAdd(this, -sent) - sent;
         lastWriteProgressNanos = writeTimer != null ? System.nanoTime() : 0;
         ConnectionOptions options = c.options;

@@ -1,7 +1,6 @@
 package io.quiesce.net;
 
 import io.quiesce.reactor.Interest;
-import io.quiesce.reactor.ReactorStats;
 import io.quiesce.reactor.internal.ReactorInternals;
 import io.quiesce.reactor.ScheduledTask;
 import io.quiesce.sys.Errno;
@@ -71,7 +70,7 @@ final class ReadPath implements Runnable {
             long n = c.sys.read(c.fd, buf, readBufferSize);
             if (n > 0) {
                 readSomething = true;
-                ReactorInternals.add(ctx.stats, ReactorStats.Counter.BYTES_READ, n);
+                ctx.stats.add(NetStats.Counter.BYTES_READ, n);
                 budget -= n;
                 c.handler.onRead(c, ctx.readSlice(n));
                 if (c.readsEnded()) {

@@ -42,16 +42,12 @@ import java.util.function.Supplier;
 public final class Server implements AutoCloseable {
     private final ReactorGroup group;
     private final ServerOptions options;
-    private final Supplier<? extends ConnectionHandler> handlers;
     private final InetSocketAddress localAddress;
     final List<Listener> listeners = new ArrayList<>();
-    final AtomicBoolean firstBackoffLogged = new AtomicBoolean();
 
-    private Server(ReactorGroup group, ServerOptions options, Supplier<? extends ConnectionHandler> handlers,
-            InetSocketAddress localAddress) {
+    private Server(ReactorGroup group, ServerOptions options, InetSocketAddress localAddress) {
         this.group = group;
         this.options = options;
-        this.handlers = handlers;
         this.localAddress = localAddress;
     }
 
@@ -101,11 +97,14 @@ public final class Server implements AutoCloseable {
         int[] fds = b.fds();
         InetSocketAddress bound = b.address();
         Syscalls sys = Syscalls.current();
-        Server server = new Server(group, options, handlers, bound);
+        Server server = new Server(group, options, bound);
+        var spec = new AcceptSpec(bound, options.acceptBatch(), options.connection(), handlers,
+                options.sharedListener() ? group : null);
+        var backoffLogged = new AtomicBoolean();
         int registered = 0;
         try {
             for (int i = 0; i < count; i++) {
-                Listener l = new Listener(server, group.reactor(i), options.acceptBatch());
+                Listener l = new Listener(spec, group.reactor(i), backoffLogged);
                 l.register(fds[i]);
                 server.listeners.add(l);
                 registered++;
@@ -145,18 +144,6 @@ public final class Server implements AutoCloseable {
         return listeners.size();
     }
 
-    boolean sharedListener() {
-        return options.sharedListener();
-    }
-
-    ConnectionHandler newHandler() {
-        ConnectionHandler h = handlers.get();
-        if (h == null) {
-            throw new NullPointerException("the handler factory returned null");
-        }
-        return h;
-    }
-
     /** {@return the accept counters, summed over the listening sockets; any thread} */
     public ServerStats stats() {
         long accepted = 0;
@@ -164,9 +151,10 @@ public final class Server implements AutoCloseable {
         long errors = 0;
         int backingOff = 0;
         for (Listener l : listeners) {
-            accepted += l.accepted.getOpaque();
-            exhaustion += l.fdExhaustion.getOpaque();
-            errors += l.acceptErrors.getOpaque();
+            long exhausted = l.counts.get(NetStats.Counter.ACCEPT_BACKOFFS_EXHAUSTED);
+            accepted += l.counts.get(NetStats.Counter.ACCEPTS);
+            exhaustion += exhausted;
+            errors += l.counts.get(NetStats.Counter.ACCEPT_BACKOFFS) - exhausted;
             backingOff += l.backingOff ? 1 : 0;
         }
         return new ServerStats(accepted, exhaustion, errors, backingOff);

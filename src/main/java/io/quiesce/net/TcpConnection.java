@@ -5,7 +5,6 @@ import io.quiesce.reactor.EventHandler;
 import io.quiesce.reactor.Handle;
 import io.quiesce.reactor.Interest;
 import io.quiesce.reactor.Reactor;
-import io.quiesce.reactor.ReactorStats;
 import io.quiesce.reactor.ScheduledTask;
 import io.quiesce.reactor.internal.ReactorInternals;
 import io.quiesce.sys.Errno;
@@ -105,7 +104,8 @@ final class TcpConnection implements Connection, EventHandler {
             this.uring = new UringStream(this, ctx);
             Handle h;
             try {
-                h = ReactorInternals.registerCompletions(reactor, fd, this, uring::closeProcessed);
+                h = ReactorInternals.registerCompletions(reactor, fd, this, uring::closeProcessed,
+                        this::releasedWithoutOnClose);
             } catch (RuntimeException e) {
                 uring.released();
                 throw e;
@@ -113,14 +113,10 @@ final class TcpConnection implements Connection, EventHandler {
             this.handle = h;
         } else {
             this.uring = null;
-            this.handle = ReactorInternals.registerOwned(reactor, fd, SOCKET_INTEREST, this);
+            this.handle = ReactorInternals.registerOwned(reactor, fd, SOCKET_INTEREST, this, this::releasedWithoutOnClose);
         }
     }
 
-    /** {@return the handle} */
-    Handle handle() {
-        return handle;
-    }
 
     /**
      * Takes an accepted socket: registers it and calls {@code onOpen}. Reactor thread only. If the
@@ -147,7 +143,7 @@ final class TcpConnection implements Connection, EventHandler {
 
     void open() {
         advance(OPENED);
-        ReactorInternals.increment(ctx.stats, outgoing ? ReactorStats.Counter.OUTGOING_OPENED : ReactorStats.Counter.ACCEPTED_OPENED);
+        ctx.stats.increment(outgoing ? NetStats.Counter.OUTGOING_OPENED : NetStats.Counter.ACCEPTED_OPENED);
         long now = System.nanoTime();
         reads.start(now);
         outbound.start(now);
@@ -169,7 +165,7 @@ final class TcpConnection implements Connection, EventHandler {
     private static final Pass URING_READ_PASS = (c, ready) -> {
         MemorySegment data = c.uringData;
         c.uringData = null;
-        ReactorInternals.add(c.ctx.stats, ReactorStats.Counter.BYTES_READ, data.byteSize());
+        c.ctx.stats.add(NetStats.Counter.BYTES_READ, data.byteSize());
         c.reads.noteRead();
         c.handler.onRead(c, data);
     };
@@ -345,7 +341,7 @@ final class TcpConnection implements Connection, EventHandler {
     void abortNow() {
         if (!is(CLOSED)) {
             advance(ABORTED); // the caller asked for the queue to be dropped
-            NetContext.setLinger(sys, ctx.linger, fd, 0); // close sends RST, drops the queue
+            sys.setLinger(fd, true, 0); // close sends RST, drops the queue
             closeNow();
         }
     }
@@ -373,14 +369,24 @@ final class TcpConnection implements Connection, EventHandler {
             return;
         }
         if (is(OPENED)) {
-            if (reactor.inReactorThread()) { // the counters have one writer
-                ReactorInternals.increment(ctx.stats, outgoing ? ReactorStats.Counter.OUTGOING_CLOSED : ReactorStats.Counter.ACCEPTED_CLOSED);
-            }
+            ctx.stats.increment(outgoing ? NetStats.Counter.OUTGOING_CLOSED : NetStats.Counter.ACCEPTED_CLOSED);
             try {
                 handler.onClose(this, why);
             } catch (Throwable t) {
                 LOG.log(System.Logger.Level.WARNING, "onClose of a connection threw", t);
             }
+        }
+    }
+
+    /**
+     * The fd was released by another thread after the reactor exited (a reference outlived a
+     * failed reactor), so {@link #onClose} never ran: count the close, or the open gauge would
+     * stay up forever. The reactor's last writes happen-before this (its exit is a volatile
+     * write the releasing thread read).
+     */
+    private void releasedWithoutOnClose() {
+        if ((stateAcquire() & OPENED) != 0 && connector == null) {
+            ctx.stats.closedOffThread(outgoing);
         }
     }
 
@@ -391,6 +397,11 @@ final class TcpConnection implements Connection, EventHandler {
     }
 
     // ------------------------------------------------------------------ state
+
+    /** {@return the connection's handle} (tests: to hold a reference past a reactor's exit) */
+    Handle handle() {
+        return handle;
+    }
 
     /** Reactor thread: whether any of {@code bits} is set. */
     boolean is(int bits) {

@@ -36,7 +36,7 @@ final class UringAcceptor implements CompletionHandler, EventHandler {
 
     /** Registers the listening socket (any thread); the accept is armed from the reactor thread. */
     Handle register(int fd) {
-        handle = ReactorInternals.registerCompletions(reactor, fd, this, this::closeProcessed);
+        handle = ReactorInternals.registerCompletions(reactor, fd, this, this::closeProcessed, null);
         reactor.execute(this::arm);
         return handle;
     }

@@ -27,6 +27,10 @@
  *       Failures are the {@code java.net} exceptions ({@code ConnectException},
  *       {@code BindException}, {@code SocketException}, {@code SocketTimeoutException}), each a
  *       {@link io.quiesce.sys.SyscallFailure} naming the call, fd and errno.</li>
+ *   <li><b>Counts.</b> This layer counts its own events per reactor
+ *       ({@link io.quiesce.net.NetStats}: accepts, connections by origin, bytes), single-writer
+ *       like the reactor's {@link io.quiesce.reactor.ReactorStats}; a close finished off the reactor
+ *       thread after it exited is counted too.</li>
  * </ul>
  */
 package io.quiesce.net;

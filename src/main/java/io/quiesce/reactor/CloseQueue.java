@@ -147,7 +147,8 @@ final class CloseQueue {
     /**
      * After the reactor exited: releases every orphan with no reference left. Its reactor waits
      * on no epoll any more, so no event can reach it; the fd is closed and the future completed,
-     * but {@code onClose} does not run on this foreign thread.
+     * but {@code onClose} does not run on this foreign thread (an owned handle's release hook
+     * does: it only counts).
      */
     void finishOrphansOffThread() {
         Handle h;
@@ -156,6 +157,14 @@ final class CloseQueue {
                 closeFd(h, Syscalls.current());
                 LOG.log(System.Logger.Level.DEBUG, "fd {0} released after reactor {1} exited; onClose not run off its thread",
                         h.fd(), reactorIndex);
+                Runnable told = h.releasedWithoutOnClose();
+                if (told != null) { // Quiesce's own bookkeeping, not a user callback
+                    try {
+                        told.run();
+                    } catch (Throwable t) {
+                        LOG.log(System.Logger.Level.WARNING, "release hook of fd " + h.fd() + " threw", t);
+                    }
+                }
                 h.closeFuture().complete(null);
             } // else a reference is still held: its release adopts it again
         }

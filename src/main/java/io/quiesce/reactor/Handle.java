@@ -43,6 +43,11 @@ public final class Handle extends RefCounted {
     private final int fd;
     private final EventHandler handler;
     private final boolean exclusiveFd;
+    /**
+     * Told, on whichever thread, when the fd was released without {@code onClose} (the reactor had
+     * exited); null for a user's handle. The net layer counts such a close so its gauge cannot drift.
+     */
+    private final Runnable releasedWithoutOnClose;
     private final CompletableFuture<Void> closeFuture = new CompletableFuture<>();
     private volatile Object attachment;
 
@@ -56,16 +61,19 @@ public final class Handle extends RefCounted {
     Throwable closeCause;
     long closeRequestedNanos;
 
-    Handle(Reactor reactor, int fd, int interest, EventHandler handler, boolean exclusiveFd) {
-        this(reactor, fd, handler, exclusiveFd, new Registration(reactor, interest));
+    Handle(Reactor reactor, int fd, int interest, EventHandler handler, boolean exclusiveFd,
+            Runnable releasedWithoutOnClose) {
+        this(reactor, fd, handler, exclusiveFd, new Registration(reactor, interest), releasedWithoutOnClose);
     }
 
-    Handle(Reactor reactor, int fd, EventHandler handler, boolean exclusiveFd, Registration registration) {
+    Handle(Reactor reactor, int fd, EventHandler handler, boolean exclusiveFd, Registration registration,
+            Runnable releasedWithoutOnClose) {
         this.reactor = reactor;
         this.fd = fd;
         this.handler = handler;
         this.registration = registration;
         this.exclusiveFd = exclusiveFd;
+        this.releasedWithoutOnClose = releasedWithoutOnClose;
     }
 
     /** {@return the fd; only meaningful while a reference is held or on the reactor thread while open} */
@@ -80,6 +88,11 @@ public final class Handle extends RefCounted {
 
     EventHandler handler() {
         return handler;
+    }
+
+    /** {@return what to tell when the fd is released without {@code onClose}, or null} */
+    Runnable releasedWithoutOnClose() {
+        return releasedWithoutOnClose;
     }
 
     /**

@@ -264,7 +264,7 @@ public final class Reactor implements Executor {
     public Handle register(int fd, int interest, EventHandler handler) {
         // epoll-dup-shutdown-close.txt: the caller made this fd and may hold a dup of it, which
         // would keep the registration alive after close(fd); so its close always issues the DEL.
-        return register(fd, interest, handler, false);
+        return register(fd, interest, handler, false, null);
     }
 
     /**
@@ -272,9 +272,11 @@ public final class Reactor implements Executor {
      * no {@code dup} of it can exist, so its close skips the explicit {@code EPOLL_CTL_DEL}
      * (closing the fd removes it from epoll). Not public: a caller's own fd may always have been
      * dup'd. Reached from the net layer through {@code io.quiesce.reactor.internal}.
+     * {@code releasedWithoutOnClose} (may be null) is run, on the releasing thread, if the fd is
+     * released after this reactor exited, when no {@code onClose} can run.
      */
-    Handle registerOwned(int fd, int interest, EventHandler handler) {
-        return register(fd, interest, handler, true);
+    Handle registerOwned(int fd, int interest, EventHandler handler, Runnable releasedWithoutOnClose) {
+        return register(fd, interest, handler, true, releasedWithoutOnClose);
     }
 
     /**
@@ -285,9 +287,11 @@ public final class Reactor implements Executor {
      * dropped — the owner holds one while any op is in flight, so {@code close(fd)} waits for
      * every CQE. Reached from the net layer through {@code io.quiesce.reactor.internal}.
      */
-    Handle registerCompletions(int fd, EventHandler handler, Runnable onCloseProcessed) {
+    Handle registerCompletions(int fd, EventHandler handler, Runnable onCloseProcessed,
+                               Runnable releasedWithoutOnClose) {
         checkRegistration(fd, 0, handler);
-        return publish(new Handle(this, fd, handler, true, new Registration(this, 0, true, onCloseProcessed)));
+        return publish(new Handle(this, fd, handler, true, new Registration(this, 0, true, onCloseProcessed),
+                releasedWithoutOnClose));
     }
 
     /** {@return the io_uring transport ring, or null unless this reactor runs {@link ReactorGroup.Io#URING}} Reactor thread. */
@@ -308,9 +312,10 @@ public final class Reactor implements Executor {
         }
     }
 
-    private Handle register(int fd, int interest, EventHandler handler, boolean exclusive) {
+    private Handle register(int fd, int interest, EventHandler handler, boolean exclusive,
+            Runnable releasedWithoutOnClose) {
         checkRegistration(fd, interest, handler);
-        return publish(new Handle(this, fd, interest, handler, exclusive));
+        return publish(new Handle(this, fd, interest, handler, exclusive, releasedWithoutOnClose));
     }
 
     private Handle publish(Handle h) {
@@ -347,6 +352,15 @@ public final class Reactor implements Executor {
             throw new IllegalStateException("Reactor.local is for reactor " + index + "'s own thread");
         }
         return locals.get(key, factory);
+    }
+
+    /**
+     * Any thread: the per-reactor object of type {@code key} that other threads read too (the net
+     * layer's counters), made by {@code factory} once. Never closed. Reached through
+     * {@code ReactorInternals}.
+     */
+    <T> T shared(Class<T> key, Supplier<? extends T> factory) {
+        return locals.shared(key, factory);
     }
 
     // ------------------------------------------------------------------ handle callbacks

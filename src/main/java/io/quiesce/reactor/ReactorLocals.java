@@ -3,12 +3,23 @@ package io.quiesce.reactor;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Supplier;
 
-/** The per-reactor objects of the layers above ({@link Reactor#local}), in creation order. Reactor thread only. */
+/**
+ * The per-reactor objects of the layers above: those of {@link Reactor#local}, in creation order,
+ * reactor thread only; and those of {@link Reactor#shared}, which any thread may look up (the net
+ * layer's counters, read by metrics from the scraping thread) and which are never closed.
+ */
 final class ReactorLocals {
     private static final System.Logger LOG = System.getLogger(ReactorLocals.class.getName());
     private final LinkedHashMap<Class<?>, Object> locals = new LinkedHashMap<>();
+    private final ConcurrentHashMap<Class<?>, Object> shared = new ConcurrentHashMap<>();
+
+    /** Any thread: the shared object of type {@code key}, made once by {@code factory}. */
+    <T> T shared(Class<T> key, Supplier<? extends T> factory) {
+        return key.cast(shared.computeIfAbsent(key, k -> key.cast(factory.get())));
+    }
 
     <T> T get(Class<T> key, Supplier<? extends T> factory) {
         Object o = locals.get(key);

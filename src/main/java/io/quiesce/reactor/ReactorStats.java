@@ -82,24 +82,6 @@ public final class ReactorStats {
         EVENT_ARRAY_GROWTHS,
         /** Sum of close latencies (close requested to fd released), nanoseconds. */
         CLOSE_LATENCY_NANOS_SUM,
-        /** Connections accepted (network layer). */
-        ACCEPTS,
-        /** accept4 failures other than EAGAIN (network layer). */
-        ACCEPT_ERRORS,
-        /** Times accepting paused for a back-off after EMFILE/ENFILE (network layer). */
-        ACCEPT_BACKOFFS,
-        /** Accepted connections opened (network layer). */
-        ACCEPTED_OPENED,
-        /** Accepted connections closed (network layer). */
-        ACCEPTED_CLOSED,
-        /** Outgoing connections ({@code Client.connect}) established (network layer). */
-        OUTGOING_OPENED,
-        /** Outgoing connections closed after they were established (network layer). */
-        OUTGOING_CLOSED,
-        /** Bytes read from sockets (network layer). */
-        BYTES_READ,
-        /** Bytes written to sockets (network layer). */
-        BYTES_WRITTEN,
     }
 
     private static final VarHandle LONGS = MethodHandles.arrayElementVarHandle(long[].class);
@@ -145,9 +127,8 @@ public final class ReactorStats {
     ReactorStats() {}
 
     /**
-     * Adds to a counter. <b>Reactor thread only</b>: each counter has that one writer. Layers
-     * above the reactor (the network layer) count their own events here from handlers, through
-     * {@code ReactorInternals}, which the module does not export.
+     * Adds to a counter. <b>Reactor thread only</b>: each counter has that one writer. The layers
+     * above keep their own counters (the network layer's are {@code io.quiesce.net.NetStats}).
      *
      * @param c the counter
      * @param delta the amount

@@ -172,7 +172,7 @@ class CloseEdgesNetTest {
         var cause = new AtomicReference<Throwable>();
         var closed = new CountDownLatch(1);
         var connected = new CompletableFuture<Connection>();
-        var small = ServerOptions.defaults().withConnection(ConnectionOptions.defaults().withBufferSizes(4096, 4096));
+        var small = ServerOptions.defaults().withConnection(ConnectionOptions.builder().bufferSizes(4096, 4096).build());
         start(1, small, new ConnectionHandler() {
             @Override public void onOpen(Connection c) {
                 connected.complete(c);

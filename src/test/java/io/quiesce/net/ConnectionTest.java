@@ -300,8 +300,8 @@ class ConnectionTest {
     @Test
     void readIdleTimeoutClosesAQuietConnection() throws Exception {
         var rec = new Recorder();
-        Server server = serve(ServerOptions.defaults().withConnection(ConnectionOptions.defaults()
-                .withTimeouts(Duration.ofMillis(200), Duration.ZERO)), () -> rec);
+        Server server = serve(ServerOptions.defaults().withConnection(ConnectionOptions.builder()
+                .timeouts(Duration.ofMillis(200), Duration.ZERO).build()), () -> rec);
         try (Socket s = connect(server)) {
             assertEquals(-1, s.getInputStream().read(), "closed by the server");
         }
@@ -345,8 +345,8 @@ class ConnectionTest {
                 }
             }
         };
-        Server server = serve(ServerOptions.defaults().withConnection(ConnectionOptions.defaults()
-                .withMaxQueuedBytes(4L << 20)), () -> rec);
+        Server server = serve(ServerOptions.defaults().withConnection(ConnectionOptions.builder()
+                .maxQueuedBytes(4L << 20).build()), () -> rec);
         try (Socket s = connect(server)) {
             await(rec.closed);
         }

@@ -217,7 +217,7 @@ class PortBindingTest {
     }
 
     private long accepts(int reactor) {
-        return group.reactor(reactor).stats().get(io.quiesce.reactor.ReactorStats.Counter.ACCEPTS);
+        return NetStats.of(group.reactor(reactor)).get(NetStats.Counter.ACCEPTS);
     }
 
     @Test

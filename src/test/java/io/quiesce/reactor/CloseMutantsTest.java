@@ -89,7 +89,7 @@ class CloseMutantsTest {
      */
     @Test
     void onlyAnFdQuiesceOwnsSkipsTheDelAndACallersFdAlwaysGetsIt() throws Exception {
-        Handle owned = ReactorInternals.registerOwned(reactor, eventfd(), Interest.READ, (h, r) -> {});
+        Handle owned = ReactorInternals.registerOwned(reactor, eventfd(), Interest.READ, (h, r) -> {}, null);
         Handle callers = reactor.register(eventfd(), Interest.READ, (h, r) -> {});
         roundTrips(reactor, 2); // both ADDs are in the kernel
         long delBefore = reactor.stats().get(Counter.CTL_DEL);

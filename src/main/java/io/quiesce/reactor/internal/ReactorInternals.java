@@ -3,7 +3,6 @@ package io.quiesce.reactor.internal;
 import io.quiesce.reactor.EventHandler;
 import io.quiesce.reactor.Handle;
 import io.quiesce.reactor.Reactor;
-import io.quiesce.reactor.ReactorStats;
 import io.quiesce.uring.TransportRing;
 
 import java.util.function.Supplier;
@@ -23,25 +22,20 @@ public final class ReactorInternals {
     private static final MethodHandle REGISTER_COMPLETIONS;
     private static final MethodHandle TRANSPORT;
     private static final MethodHandle LOCAL;
-    private static final MethodHandle ADD;
-    private static final MethodHandle INCREMENT;
+    private static final MethodHandle SHARED;
 
     static {
         try {
             var lookup = MethodHandles.privateLookupIn(Reactor.class, MethodHandles.lookup());
             REGISTER_OWNED = lookup.findVirtual(Reactor.class, "registerOwned",
-                    MethodType.methodType(Handle.class, int.class, int.class, EventHandler.class));
+                    MethodType.methodType(Handle.class, int.class, int.class, EventHandler.class, Runnable.class));
             REGISTER_COMPLETIONS = lookup.findVirtual(Reactor.class, "registerCompletions",
-                    MethodType.methodType(Handle.class, int.class, EventHandler.class, Runnable.class));
+                    MethodType.methodType(Handle.class, int.class, EventHandler.class, Runnable.class, Runnable.class));
             TRANSPORT = lookup.findVirtual(Reactor.class, "transport", MethodType.methodType(TransportRing.class));
             LOCAL = lookup.findVirtual(Reactor.class, "local",
                     MethodType.methodType(Object.class, Class.class, Supplier.class));
-            // Static final handles called with invokeExact: the JIT inlines them like a direct call,
-            // so the per-read and per-write counts cost what they did as public methods.
-            ADD = lookup.findVirtual(ReactorStats.class, "add",
-                    MethodType.methodType(void.class, ReactorStats.Counter.class, long.class));
-            INCREMENT = lookup.findVirtual(ReactorStats.class, "increment",
-                    MethodType.methodType(void.class, ReactorStats.Counter.class));
+            SHARED = lookup.findVirtual(Reactor.class, "shared",
+                    MethodType.methodType(Object.class, Class.class, Supplier.class));
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -57,11 +51,14 @@ public final class ReactorInternals {
      * @param fd the fd, created by Quiesce and never handed out
      * @param interest {@code Interest} bits
      * @param handler called on the reactor thread
+     * @param releasedWithoutOnClose run on the releasing thread if the fd is released after the
+     *        reactor exited, when {@code onClose} can no longer run; or null
      * @return the handle
      */
-    public static Handle registerOwned(Reactor reactor, int fd, int interest, EventHandler handler) {
+    public static Handle registerOwned(Reactor reactor, int fd, int interest, EventHandler handler,
+            Runnable releasedWithoutOnClose) {
         try {
-            return (Handle) REGISTER_OWNED.invokeExact(reactor, fd, interest, handler);
+            return (Handle) REGISTER_OWNED.invokeExact(reactor, fd, interest, handler, releasedWithoutOnClose);
         } catch (RuntimeException | Error e) {
             throw e;
         } catch (Throwable t) {
@@ -79,11 +76,13 @@ public final class ReactorInternals {
      * @param fd the fd
      * @param handler its {@code onClose} runs when the fd has been released
      * @param onCloseProcessed cancels the ops in flight
+     * @param releasedWithoutOnClose run if the fd is released after the reactor exited (may be null)
      * @return the handle
      */
-    public static Handle registerCompletions(Reactor reactor, int fd, EventHandler handler, Runnable onCloseProcessed) {
+    public static Handle registerCompletions(Reactor reactor, int fd, EventHandler handler, Runnable onCloseProcessed,
+                                             Runnable releasedWithoutOnClose) {
         try {
-            return (Handle) REGISTER_COMPLETIONS.invokeExact(reactor, fd, handler, onCloseProcessed);
+            return (Handle) REGISTER_COMPLETIONS.invokeExact(reactor, fd, handler, onCloseProcessed, releasedWithoutOnClose);
         } catch (RuntimeException | Error e) {
             throw e;
         } catch (Throwable t) {
@@ -129,31 +128,18 @@ public final class ReactorInternals {
     }
 
     /**
-     * Adds to a reactor counter. <b>Reactor thread only</b>: each counter has that one writer.
+     * Any thread: the per-reactor object of type {@code key} that other threads read too, made by
+     * {@code factory} once and never closed.
      *
-     * @param stats the reactor's statistics
-     * @param c the counter
-     * @param delta the amount
+     * @param reactor the owner
+     * @param key the object's class, used as its key
+     * @param factory makes the object, on whichever thread asks first
+     * @param <T> the object's type
+     * @return the object
      */
-    public static void add(ReactorStats stats, ReactorStats.Counter c, long delta) {
+    public static <T> T shared(Reactor reactor, Class<T> key, Supplier<? extends T> factory) {
         try {
-            ADD.invokeExact(stats, c, delta);
-        } catch (RuntimeException | Error e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException(t);
-        }
-    }
-
-    /**
-     * Adds one to a reactor counter. <b>Reactor thread only.</b>
-     *
-     * @param stats the reactor's statistics
-     * @param c the counter
-     */
-    public static void increment(ReactorStats stats, ReactorStats.Counter c) {
-        try {
-            INCREMENT.invokeExact(stats, c);
+            return key.cast((Object) SHARED.invokeExact(reactor, (Class<?>) key, (Supplier<?>) factory));
         } catch (RuntimeException | Error e) {
             throw e;
         } catch (Throwable t) {

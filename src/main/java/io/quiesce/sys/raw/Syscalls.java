@@ -3,6 +3,8 @@ package io.quiesce.sys.raw;
 import io.quiesce.sys.linux.LinuxH;
 import io.quiesce.sys.linux.cpu_set_t;
 import io.quiesce.sys.linux.epoll_event;
+import io.quiesce.sys.linux.iovec;
+import io.quiesce.sys.linux.linger;
 import io.quiesce.sys.linux.msghdr;
 import io.quiesce.sys.linux.timespec;
 
@@ -74,6 +76,12 @@ public final class Syscalls {
     /** Offset of {@code epoll_event.data} (a {@code u64}, unaligned at 4 on x86_64). */
     public static final long EPOLL_EVENT_DATA_OFFSET =
             epoll_event.layout().byteOffset(MemoryLayout.PathElement.groupElement("data"));
+    /** Size of one {@code struct iovec} (base pointer, length: 16 bytes on x86_64). */
+    public static final long IOVEC_SIZE = iovec.layout().byteSize();
+    /** Offset of {@code iovec.iov_base}. */
+    public static final long IOVEC_BASE_OFFSET = iovec.iov_base$offset();
+    /** Offset of {@code iovec.iov_len}. */
+    public static final long IOVEC_LEN_OFFSET = iovec.iov_len$offset();
     /** Unaligned {@code long}, the layout of {@code epoll_event.data.u64}. */
     public static final ValueLayout.OfLong U64_UNALIGNED = ValueLayout.JAVA_LONG_UNALIGNED;
 
@@ -181,6 +189,7 @@ public final class Syscalls {
     private final MemorySegment scratchTime;
     private final MemorySegment scratchCpuSet;
     private final MemorySegment scratchMsg;
+    private final MemorySegment scratchLinger;
 
     /**
      * Makes a syscall table whose capture and scratch memory lives in {@code arena}; use it
@@ -196,6 +205,7 @@ public final class Syscalls {
         this.scratchTime = arena.allocate(timespec.layout());
         this.scratchCpuSet = arena.allocate(cpu_set_t.layout());
         this.scratchMsg = arena.allocate(msghdr.layout()); // zeroed: no name, no control data
+        this.scratchLinger = arena.allocate(linger.layout());
     }
 
     /** {@return this thread's table, for calls made off a reactor thread} */
@@ -483,6 +493,17 @@ public final class Syscalls {
         } catch (Throwable t) {
             throw linkFailure(t);
         }
+    }
+
+    /**
+     * {@code setsockopt(SOL_SOCKET, SO_LINGER, {on, seconds})}.
+     *
+     * @return 0 or {@code -errno}
+     */
+    public int setLinger(int fd, boolean on, int seconds) {
+        linger.l_onoff(scratchLinger, on ? 1 : 0);
+        linger.l_linger(scratchLinger, seconds);
+        return setsockopt(fd, SOL_SOCKET, SO_LINGER, scratchLinger, (int) linger.sizeof());
     }
 
     /**

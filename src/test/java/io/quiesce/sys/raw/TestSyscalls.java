@@ -2,6 +2,7 @@ package io.quiesce.sys.raw;
 
 import io.quiesce.sys.linux.LinuxH;
 import io.quiesce.sys.linux.itimerspec;
+import io.quiesce.sys.linux.linger;
 import io.quiesce.sys.linux.rlimit;
 import io.quiesce.sys.linux.timespec;
 
@@ -71,6 +72,9 @@ public final class TestSyscalls {
     private static final MethodHandle GETPID =
             plain(LinuxH.getpid$address(), LinuxH.getpid$descriptor());
 
+    private static final MethodHandle GETSOCKOPT =
+            withErrno(LinuxH.getsockopt$address(), LinuxH.getsockopt$descriptor());
+
     private static final ThreadLocal<TestSyscalls> CURRENT =
             ThreadLocal.withInitial(() -> new TestSyscalls(Arena.ofAuto()));
 
@@ -99,6 +103,29 @@ public final class TestSyscalls {
 
     private int ret(int r) {
         return r < 0 ? -Syscalls.errno(capture) : r;
+    }
+
+    /**
+     * {@code getsockopt(SOL_SOCKET, SO_LINGER)}: what the kernel holds for {@code fd}.
+     *
+     * @return the linger seconds if {@code l_onoff} is set, -1 if it is not
+     * @throws IllegalStateException if the call fails
+     */
+    public int linger(int fd) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment l = a.allocate(linger.layout());
+            MemorySegment len = a.allocate(ValueLayout.JAVA_INT);
+            len.set(ValueLayout.JAVA_INT, 0, (int) linger.sizeof());
+            int r = ret((int) GETSOCKOPT.invokeExact(capture, fd, Syscalls.SOL_SOCKET, Syscalls.SO_LINGER, l, len));
+            if (r < 0) {
+                throw new IllegalStateException("getsockopt(SO_LINGER) of fd " + fd + ": errno " + -r);
+            }
+            return linger.l_onoff(l) != 0 ? linger.l_linger(l) : -1;
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw linkFailure(t);
+        }
     }
 
     private long ret(long r) {

@@ -8,7 +8,7 @@ import io.netty.channel.socket.SocketChannel;
 import io.quiesce.bench.Args;
 
 /**
- * Netty native-epoll echo server: every inbound buffer is written back as it arrives and
+ * Netty native echo server (epoll, or io_uring with {@code --transport io_uring}): every inbound buffer is written back as it arrives and
  * flushed once per read batch ({@code channelReadComplete}). Reading pauses while the
  * channel is not writable, so a client that does not read cannot make the server buffer
  * without bound.

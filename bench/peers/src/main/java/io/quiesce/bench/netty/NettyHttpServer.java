@@ -22,8 +22,9 @@ import io.quiesce.bench.Args;
 import java.nio.charset.StandardCharsets;
 
 /**
- * Netty native-epoll HTTP/1.1 plaintext server: {@code GET /plaintext} and {@code GET /}
- * answer {@code Hello, World!} as text/plain with a Content-Length; anything else is a 404.
+ * Netty native HTTP/1.1 plaintext server (epoll, or io_uring with {@code --transport io_uring}):
+ * {@code GET /plaintext} and {@code GET /} answer {@code Hello, World!} as text/plain with a
+ * Content-Length; anything else is a 404.
  * Keep-alive unless the request says otherwise; pipelined requests are answered in order,
  * with one flush per read batch.
  */

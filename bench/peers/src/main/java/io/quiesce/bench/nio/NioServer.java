@@ -38,6 +38,11 @@ final class NioServer {
     private NioServer() {}
 
     static void run(Args args, Supplier<Handler> handlers) throws IOException {
+        if (args.transport() != Args.Transport.EPOLL) {
+            // a run asking for io_uring must not silently measure the JDK's selector instead
+            System.err.println("the NIO peers have no --transport: the JDK selector is epoll");
+            System.exit(2);
+        }
         int port = args.port();
         Loop[] loops = new Loop[args.threads()];
         for (int i = 0; i < loops.length; i++) {
