@@ -165,19 +165,19 @@ class UringTransportTest {
             assertTrue(on(r, () -> c.uring.sendInFlight()), "a send is in flight");
             int fd = c.fd;
             long cancelsBefore = r.stats().get(Counter.URING_CANCELS);
-            var opsAtRelease = new AtomicInteger(-1);
+            var opsAtRelease = new CompletableFuture<Integer>();
             record Snapshot(boolean fdOpen, boolean closeDone, int ops) {}
             Snapshot afterRequest = on(r, () -> {
                 assertEquals(2, c.uring.opsInFlight(), "the multishot receive and the send");
-                c.handle().closeFuture().thenRun(() -> opsAtRelease.set(c.uring.opsInFlight()));
+                // runs on the reactor thread right after the fd was released and onClose ran
+                c.handle().closeFuture().thenRun(() -> opsAtRelease.complete(c.uring.opsInFlight()));
                 c.abort(); // on the reactor thread: the close is processed here, the cancels queued
                 return new Snapshot(isSocket(fd), c.handle().closeFuture().isDone(), c.uring.opsInFlight());
             });
             assertTrue(afterRequest.fdOpen(), "the fd is not closed while ops are in flight");
             assertFalse(afterRequest.closeDone(), "the close waits for the CQEs");
             assertEquals(4, afterRequest.ops(), "receive, send and the two cancels in flight");
-            await(c.closeFuture());
-            assertEquals(0, opsAtRelease.get(), "every CQE was reaped before close(fd)");
+            assertEquals(0, await(opsAtRelease), "every CQE was reaped before close(fd)");
             assertEquals(cancelsBefore + 2, r.stats().get(Counter.URING_CANCELS));
         }
     }
