@@ -123,7 +123,7 @@ final class EventWait {
             return 0;
         }
         try {
-            t.await(1_000_000L);
+            t.drain(1_000_000L); // not the epoll wait: the epoll may be why the loop stopped
             countTransport(t);
             return dispatchCompletions();
         } catch (Throwable e) {

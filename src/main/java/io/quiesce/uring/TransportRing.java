@@ -384,6 +384,28 @@ public final class TransportRing implements AutoCloseable {
         return n;
     }
 
+    /**
+     * Submits what is queued (cancels of closing owners) and waits at most {@code timeoutNanos}
+     * for a CQE, without arming the epoll wait: for a reactor whose loop has stopped (its epoll
+     * may be the reason). The CQEs go to {@link #dispatch} as usual.
+     *
+     * @return what the enter returned (SQEs consumed, or {@code -errno})
+     */
+    public int drain(long timeoutNanos) {
+        if (closed) {
+            return 0;
+        }
+        buffersPublished();
+        cqeCount = 0;
+        int pending = ring.sqPending();
+        int r = enter(timeoutNanos);
+        if (r > 0) {
+            sqesSubmitted += Math.min(r, pending);
+        }
+        reap();
+        return r;
+    }
+
     private int enter(long timeoutNanos) {
         enters++;
         if (timeoutNanos == 0) {
