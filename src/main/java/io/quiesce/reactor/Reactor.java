@@ -12,8 +12,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
@@ -82,18 +80,22 @@ public final class Reactor implements Executor {
     private final Runnable finishClosesTask = this::finishCloses;
     @SuppressWarnings("unused") // through EPOCH
     private volatile long epoch;
-    private volatile boolean shutdownRequested;
+    /** Written by any thread ({@link #shutdown}) and by {@link ReactorShutdown}; read by the loop. */
+    volatile boolean shutdownRequested;
 
     // ---- reactor thread only ----
     private final HandleTable table = new HandleTable();
     private final TimerHeap timers = new TimerHeap();
     private final ReactorLocals locals = new ReactorLocals();
     private Syscalls sys;
-    private InterestBatch batch;
-    private EventWait wait;
+    InterestBatch batch; // also read by HandleRegistry
+    EventWait wait; // also read by ReactorShutdown
     /** Made once: a method reference evaluated per flush would allocate on the event path. */
     private final InterestBatch.FailureSink registrationFailed = this::registrationFailed;
-    private boolean shutdownStarted;
+    /** Registration and step 1 of the close protocol. */
+    private final HandleRegistry registry;
+    /** How this reactor stops. */
+    final ReactorShutdown stopping;
     private volatile ReactorGroup.Io ioInUse = ReactorGroup.Io.EPOLL;
 
     Reactor(int index, ReactorGroup.Options options) throws SyscallException {
@@ -117,6 +119,8 @@ public final class Reactor implements Executor {
         }
         this.inbox = new TaskInbox(wakeFd, stats);
         this.closes = new CloseQueue(stats, index);
+        this.registry = new HandleRegistry(this, index, stats, table, closes);
+        this.stopping = new ReactorShutdown(this, index, registry, table, timers, inbox, closes);
         this.thread = Thread.ofPlatform().name(options.threadNamePrefix() + index).daemon(false)
                 .unstarted(this::run);
     }
@@ -193,7 +197,7 @@ public final class Reactor implements Executor {
     }
 
     /** {@link #execute} that answers false instead of throwing once the door is shut. */
-    private boolean tryExecute(Runnable task) {
+    boolean tryExecute(Runnable task) {
         if (inReactorThread()) {
             inbox.offerOwn(task);
             return true;
@@ -231,7 +235,7 @@ public final class Reactor implements Executor {
     }
 
     private void addTimer(ScheduledTask t) {
-        if (shutdownStarted) {
+        if (stopping.started()) {
             t.cancel(); // it will never run: say so
         } else if (!t.isCancelled()) {
             timers.add(t);
@@ -264,7 +268,7 @@ public final class Reactor implements Executor {
     public Handle register(int fd, int interest, EventHandler handler) {
         // epoll-dup-shutdown-close.txt: the caller made this fd and may hold a dup of it, which
         // would keep the registration alive after close(fd); so its close always issues the DEL.
-        return register(fd, interest, handler, false, null);
+        return registry.register(fd, interest, handler, false, null);
     }
 
     /**
@@ -276,7 +280,7 @@ public final class Reactor implements Executor {
      * released after this reactor exited, when no {@code onClose} can run.
      */
     Handle registerOwned(int fd, int interest, EventHandler handler, Runnable releasedWithoutOnClose) {
-        return register(fd, interest, handler, true, releasedWithoutOnClose);
+        return registry.register(fd, interest, handler, true, releasedWithoutOnClose);
     }
 
     /**
@@ -289,49 +293,12 @@ public final class Reactor implements Executor {
      */
     Handle registerCompletions(int fd, EventHandler handler, Runnable onCloseProcessed,
                                Runnable releasedWithoutOnClose) {
-        checkRegistration(fd, 0, handler);
-        return publish(new Handle(this, fd, handler, true, new Registration(this, 0, true, onCloseProcessed),
-                releasedWithoutOnClose));
+        return registry.registerCompletions(fd, handler, onCloseProcessed, releasedWithoutOnClose);
     }
 
     /** {@return the io_uring transport ring, or null unless this reactor runs {@link ReactorGroup.Io#URING}} Reactor thread. */
     TransportRing transport() {
         return wait == null ? null : wait.transport();
-    }
-
-    private void checkRegistration(int fd, int interest, EventHandler handler) {
-        if (fd < 0) {
-            throw new IllegalArgumentException("negative fd: " + fd);
-        }
-        Interest.check(interest);
-        if (handler == null) {
-            throw new NullPointerException("handler");
-        }
-        if (shutdownRequested) {
-            throw new ClosedHandleException("reactor " + index + " is shutting down");
-        }
-    }
-
-    private Handle register(int fd, int interest, EventHandler handler, boolean exclusive,
-            Runnable releasedWithoutOnClose) {
-        checkRegistration(fd, interest, handler);
-        return publish(new Handle(this, fd, interest, handler, exclusive, releasedWithoutOnClose));
-    }
-
-    private Handle publish(Handle h) {
-        int fd = h.fd();
-        Handle owner = FdOwners.claim(h);
-        if (owner != null) {
-            throw new IllegalArgumentException("fd " + fd + " is already registered (" + owner
-                    + " on reactor " + owner.reactor().index + "): one live handle per fd");
-        }
-        if (inReactorThread()) {
-            attach(h);
-        } else if (!tryExecute(() -> attach(h))) {
-            FdOwners.release(h);
-            throw new ClosedHandleException("reactor " + index + " is shut down");
-        }
-        return h;
     }
 
     /**
@@ -367,8 +334,8 @@ public final class Reactor implements Executor {
 
     void closeRequested(Handle h) {
         if (inReactorThread()) {
-            processClose(h);
-        } else if (!tryExecute(() -> processClose(h))) {
+            registry.processClose(h);
+        } else if (!tryExecute(() -> registry.processClose(h))) {
             closes.adopt(h);
         }
     }
@@ -402,65 +369,8 @@ public final class Reactor implements Executor {
 
     // ------------------------------------------------------------------ reactor thread: the close protocol
 
-    private void attach(Handle h) {
-        stats.increment(Counter.HANDLES_REGISTERED);
-        if (!h.isOpen()) {
-            // Closed by another thread before this task ran. Its close request (a task behind this
-            // one, or an orphan once the door has shut) finishes it; it never enters the table or
-            // the kernel, so no event can follow its onClose.
-            return;
-        }
-        if (shutdownStarted) { // slipped in while the reactor was closing everything
-            h.closeWith(new ClosedHandleException("reactor " + index + " is shutting down"));
-            return;
-        }
-        table.add(h);
-        stats.handlesOpen(table.open());
-        if (!h.registration.completionOnly()) {
-            batch.change(h, h.registration.wantedInterest());
-        }
-    }
-
-    /** Step 1 of the close protocol: DEL and mark the slot dead; the release waits for the references. */
-    private void processClose(Handle h) {
-        Registration reg = h.registration;
-        if (reg.closeProcessed()) {
-            return;
-        }
-        reg.markCloseProcessed();
-        if (reg.slot() >= 0 && reg.completionOnly()) {
-            batch.remove(h); // in epoll only if it asked for an interest (an error edge); an owned fd: no DEL
-            table.remove(h);
-            stats.handlesOpen(table.open());
-            cancelOps(h);
-        } else if (reg.slot() >= 0) {
-            int r = batch.remove(h);
-            if (r < 0) {
-                LOG.log(System.Logger.Level.DEBUG, "epoll_ctl(DEL) of fd {0}: {1}", h.fd(), Errno.name(-r));
-            }
-            table.remove(h);
-            stats.handlesOpen(table.open());
-        } else { // closed before the reactor attached it: neither ADD nor DEL is needed
-            stats.increment(Counter.CTL_ADD_SAVED);
-            stats.increment(Counter.CTL_DEL_SAVED);
-        }
-        closes.add(h);
-    }
-
-    /** A completion handle's close: its owner cancels its ops (their CQEs drop its references). */
-    private void cancelOps(Handle h) {
-        Runnable cancel = h.registration.onCloseProcessed();
-        if (cancel != null) {
-            try {
-                cancel.run();
-            } catch (Throwable t) {
-                LOG.log(System.Logger.Level.WARNING, "cancelling the io_uring ops of fd " + h.fd() + " failed", t);
-            }
-        }
-    }
-
     /** Steps 2 and 3, between batches: see {@link CloseQueue}. */
-    private boolean finishCloses() {
+    boolean finishCloses() {
         return closes.finish(sys);
     }
 
@@ -497,11 +407,11 @@ public final class Reactor implements Executor {
                 LOG.log(System.Logger.Level.ERROR, "reactor " + index + " failed; closing its "
                         + table.open() + " handles and " + closes.size() + " pending closes", t);
             }
-            drainAfterStop(failure);
+            stopping.drainAfterStop(failure);
             closes.exit();
             // The last chance to finish, here and with onClose, what arrived in between; later
             // arrivals are finished by their own thread.
-            closes.adoptOrphans(this::processClose);
+            closes.adoptOrphans(registry::processClose);
             finishCloses();
             locals.closeAll();
             wait.close(); // on this thread: the ring is single-issuer
@@ -538,7 +448,7 @@ public final class Reactor implements Executor {
                 batch.flush(registrationFailed);
             }
             finishCloses();
-            if (shutdownRequested && shutdownStep()) {
+            if (shutdownRequested && stopping.step()) {
                 return;
             }
 
@@ -624,7 +534,7 @@ public final class Reactor implements Executor {
     }
 
     /** {@return false if the queue was empty} */
-    private boolean runOneTask() {
+    boolean runOneTask() {
         Runnable t = inbox.poll();
         if (t == null) {
             return false;
@@ -641,69 +551,6 @@ public final class Reactor implements Executor {
     private void registrationFailed(Handle h, SyscallException cause) {
         LOG.log(System.Logger.Level.DEBUG, "registration of fd {0} failed: {1}", h.fd(), cause.getMessage());
         h.closeWith(cause);
-    }
-
-    // ------------------------------------------------------------------ reactor thread: stopping
-
-    /** Shutdown, run each iteration once requested: true when the reactor may stop. */
-    private boolean shutdownStep() {
-        if (!shutdownStarted) {
-            shutdownStarted = true;
-            timers.cancelAll();
-            closeAll(null);
-        }
-        closes.adoptOrphans(this::processClose); // closes that found the door shut (none before it shuts)
-        if (table.open() > 0 || !closes.isEmpty() || !inbox.isEmpty()) {
-            return false;
-        }
-        inbox.shutDoor();
-        // What came in before the door shut, and closes that found it shut, are finished first.
-        return inbox.isEmpty() && !closes.hasOrphans();
-    }
-
-    /** Closes every handle in the table (a snapshot: closing changes it). */
-    private void closeAll(Throwable cause) {
-        List<Handle> open = new ArrayList<>();
-        table.forEach(open::add);
-        for (Handle h : open) {
-            h.closeWith(cause);
-        }
-    }
-
-    /**
-     * After the loop ended, normally (nothing is left: a no-op) or by failing: shuts the door,
-     * then runs what was accepted before it shut, closes every handle and finishes every close it
-     * can, until nothing moves. After a failure there is no further batch, so nothing waits for
-     * one. A handle with a reference still held is finished by its last release.
-     */
-    private void drainAfterStop(Throwable failure) {
-        shutdownRequested = true;
-        shutdownStarted = true;
-        inbox.shutDoor();
-        timers.cancelAll();
-        Throwable cause = failure == null ? null : new ClosedHandleException("reactor " + index + " failed: " + failure);
-        for (int pass = 0; pass < 1_000; pass++) { // bounded: a task may keep queueing tasks
-            boolean progress = false;
-            try {
-                while (runOneTask()) {
-                    progress = true;
-                }
-                progress |= closes.adoptOrphans(this::processClose);
-                closeAll(cause);
-                progress |= finishCloses();
-                if (!closes.isEmpty() && wait.transport() != null) {
-                    // io_uring ops still in flight hold their handles' references: reap their
-                    // (cancelled) completions so those closes can finish.
-                    progress |= wait.pumpCompletions() > 0;
-                    progress |= finishCloses();
-                }
-            } catch (Throwable t) {
-                LOG.log(System.Logger.Level.WARNING, "reactor " + index + ": closing after a failure", t);
-            }
-            if (!progress && inbox.isEmpty() && !closes.hasOrphans() && table.open() == 0) {
-                return;
-            }
-        }
     }
 
     /** Asks the reactor to close every handle, then stop. Returns at once. */
