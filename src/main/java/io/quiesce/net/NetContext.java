@@ -16,7 +16,7 @@ import java.lang.foreign.ValueLayout;
 
 /**
  * What the net layer keeps per reactor, made on the reactor's thread on first use
- * ({@link Reactor#local}): its own syscall table (errno capture and scratch), the one read buffer
+ * ({@link ReactorInternals#local}): its own syscall table (errno capture and scratch), the one read buffer
  * every connection of the reactor reads into, the iovec array for gathering sends, and the write
  * chunk pool. Reactor thread only; looked up once per connection, never per event.
  */

@@ -184,13 +184,13 @@ public final class Handle extends RefCounted {
         }
         closeCause = cause;
         closeRequestedNanos = System.nanoTime();
-        reactor.closeRequested(this);
+        reactor.registry.closeRequested(this);
         return true;
     }
 
     @Override
     void lastReferenceDropped() {
-        reactor.lastReferenceDropped(this);
+        reactor.registry.lastReferenceDropped(this);
     }
 
     /**

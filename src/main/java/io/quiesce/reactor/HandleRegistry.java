@@ -20,16 +20,38 @@ final class HandleRegistry {
     private final ReactorStats stats;
     private final HandleTable table;
     private final CloseQueue closes;
+    /** Made once, like the task it replaces: a method reference per call would allocate. */
+    private final Runnable finishClosesTask;
 
     HandleRegistry(Reactor reactor, int index, ReactorStats stats, HandleTable table, CloseQueue closes) {
         this.reactor = reactor;
+        this.finishClosesTask = reactor::finishCloses;
         this.index = index;
         this.stats = stats;
         this.table = table;
         this.closes = closes;
     }
 
-    /** See {@link Reactor#registerCompletions}. Any thread. */
+    /** Any thread: {@link Handle#closeWith} began this handle's close. */
+    void closeRequested(Handle h) {
+        if (reactor.inReactorThread()) {
+            processClose(h);
+        } else if (!reactor.tryExecute(() -> processClose(h))) {
+            closes.adopt(h);
+        }
+    }
+
+    /** Any thread: the last reference to a closing handle was dropped. */
+    void lastReferenceDropped(Handle h) {
+        if (reactor.inReactorThread()) {
+            return; // finishCloses() runs at the next point between batches, before any wait
+        }
+        if (!reactor.tryExecute(finishClosesTask)) {
+            closes.adopt(h);
+        }
+    }
+
+    /** See {@link ReactorHooks#registerCompletions}. Any thread. */
     Handle registerCompletions(int fd, EventHandler handler, Runnable onCloseProcessed,
                                Runnable releasedWithoutOnClose) {
         checkRegistration(fd, 0, handler);

@@ -16,7 +16,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Supplier;
 
 /**
  * One event loop: one platform thread that alone owns one epoll fd, one eventfd for wakeups, a
@@ -77,7 +76,6 @@ public final class Reactor implements Executor {
     private final CompletableFuture<Void> terminated = new CompletableFuture<>();
     /** Completes once the thread has made its per-thread resources (the ring) and enters the loop. */
     private final CompletableFuture<Void> running = new CompletableFuture<>();
-    private final Runnable finishClosesTask = this::finishCloses;
     @SuppressWarnings("unused") // through EPOCH
     private volatile long epoch;
     /** Written by any thread ({@link #shutdown}) and by {@link ReactorShutdown}; read by the loop. */
@@ -86,14 +84,14 @@ public final class Reactor implements Executor {
     // ---- reactor thread only ----
     private final HandleTable table = new HandleTable();
     private final TimerHeap timers = new TimerHeap();
-    private final ReactorLocals locals = new ReactorLocals();
+    final ReactorLocals locals = new ReactorLocals(); // also ReactorHooks
     private Syscalls sys;
     InterestBatch batch; // also read by HandleRegistry
-    EventWait wait; // also read by ReactorShutdown
+    EventWait wait; // also read by ReactorShutdown and ReactorHooks
     /** Made once: a method reference evaluated per flush would allocate on the event path. */
     private final InterestBatch.FailureSink registrationFailed = this::registrationFailed;
     /** Registration and step 1 of the close protocol. */
-    private final HandleRegistry registry;
+    final HandleRegistry registry; // also ReactorHooks
     /** How this reactor stops. */
     final ReactorShutdown stopping;
     private volatile ReactorGroup.Io ioInUse = ReactorGroup.Io.EPOLL;
@@ -271,83 +269,7 @@ public final class Reactor implements Executor {
         return registry.register(fd, interest, handler, false, null);
     }
 
-    /**
-     * Registers an fd that Quiesce itself created and never exposes (the net layer's sockets):
-     * no {@code dup} of it can exist, so its close skips the explicit {@code EPOLL_CTL_DEL}
-     * (closing the fd removes it from epoll). Not public: a caller's own fd may always have been
-     * dup'd. Reached from the net layer through {@code io.quiesce.reactor.internal}.
-     * {@code releasedWithoutOnClose} (may be null) is run, on the releasing thread, if the fd is
-     * released after this reactor exited, when no {@code onClose} can run.
-     */
-    Handle registerOwned(int fd, int interest, EventHandler handler, Runnable releasedWithoutOnClose) {
-        return registry.register(fd, interest, handler, true, releasedWithoutOnClose);
-    }
-
-    /**
-     * Registers an fd Quiesce created and never exposes whose I/O runs as io_uring ops on this
-     * reactor's {@linkplain #transport() transport ring}: it is in the handle table (so shutdown
-     * closes it) but never in epoll. When its close is processed {@code onCloseProcessed} runs on
-     * this thread (it cancels the ops in flight); the fd is released once every reference is
-     * dropped — the owner holds one while any op is in flight, so {@code close(fd)} waits for
-     * every CQE. Reached from the net layer through {@code io.quiesce.reactor.internal}.
-     */
-    Handle registerCompletions(int fd, EventHandler handler, Runnable onCloseProcessed,
-                               Runnable releasedWithoutOnClose) {
-        return registry.registerCompletions(fd, handler, onCloseProcessed, releasedWithoutOnClose);
-    }
-
-    /** {@return the io_uring transport ring, or null unless this reactor runs {@link ReactorGroup.Io#URING}} Reactor thread. */
-    TransportRing transport() {
-        return wait == null ? null : wait.transport();
-    }
-
-    /**
-     * Reactor thread only: the per-reactor object of type {@code key}, made by {@code factory} on
-     * first use. This is where a layer above (through {@code ReactorInternals}) keeps what belongs to one reactor (the net layer's
-     * read buffer and write-buffer pool, in a confined arena made on this thread); it is looked
-     * up once per connection, not per event. An object that is {@link AutoCloseable} is closed
-     * on this thread when the reactor stops, after its last handle has been closed.
-     *
-     * @param key the object's class, used as its key
-     * @param factory makes the object, on this thread
-     * @param <T> the object's type
-     * @return the object
-     * @throws IllegalStateException if called from another thread
-     */
-    <T> T local(Class<T> key, Supplier<? extends T> factory) {
-        if (!inReactorThread()) {
-            throw new IllegalStateException("Reactor.local is for reactor " + index + "'s own thread");
-        }
-        return locals.get(key, factory);
-    }
-
-    /**
-     * Any thread: the per-reactor object of type {@code key} that other threads read too (the net
-     * layer's counters), made by {@code factory} once. Never closed. Reached through
-     * {@code ReactorInternals}.
-     */
-    <T> T shared(Class<T> key, Supplier<? extends T> factory) {
-        return locals.shared(key, factory);
-    }
-
     // ------------------------------------------------------------------ handle callbacks
-
-    void closeRequested(Handle h) {
-        if (inReactorThread()) {
-            registry.processClose(h);
-        } else if (!tryExecute(() -> registry.processClose(h))) {
-            closes.adopt(h);
-        }
-    }
-
-    void lastReferenceDropped(Handle h) {
-        if (inReactorThread()) {
-            return; // finishCloses() runs at the next point between batches, before any wait
-        }
-        if (!tryExecute(finishClosesTask)) {
-            closes.adopt(h);
-        }
-    }
 
     void changeInterest(Handle h, int interest) { // interest -1: re-arm a ONESHOT with the mask it has
         if (inReactorThread()) {

@@ -7,8 +7,8 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Supplier;
 
 /**
- * The per-reactor objects of the layers above: those of {@link Reactor#local}, in creation order,
- * reactor thread only; and those of {@link Reactor#shared}, which any thread may look up (the net
+ * The per-reactor objects of the layers above: those of {@link ReactorHooks#local}, in creation order,
+ * reactor thread only; and those of {@link ReactorHooks#shared}, which any thread may look up (the net
  * layer's counters, read by metrics from the scraping thread) and which are never closed.
  */
 final class ReactorLocals {

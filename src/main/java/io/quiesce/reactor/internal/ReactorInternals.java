@@ -13,8 +13,8 @@ import java.lang.invoke.MethodType;
 
 /**
  * What the layers above the reactor inside this module may do that a user may not. This package
- * is not exported, so on the module path no user code can reach it. It reaches the reactor's
- * package-private methods through a private lookup (allowed within one module) rather than the
+ * is not exported, so on the module path no user code can reach it. It reaches the reactor
+ * package's package-private {@code ReactorHooks} through a private lookup (allowed within one module) rather than the
  * reactor calling in here, so the dependency runs one way only.
  */
 public final class ReactorInternals {
@@ -26,16 +26,18 @@ public final class ReactorInternals {
 
     static {
         try {
+            // ReactorHooks is package-private: a private lookup in its package can name it.
             var lookup = MethodHandles.privateLookupIn(Reactor.class, MethodHandles.lookup());
-            REGISTER_OWNED = lookup.findVirtual(Reactor.class, "registerOwned",
-                    MethodType.methodType(Handle.class, int.class, int.class, EventHandler.class, Runnable.class));
-            REGISTER_COMPLETIONS = lookup.findVirtual(Reactor.class, "registerCompletions",
-                    MethodType.methodType(Handle.class, int.class, EventHandler.class, Runnable.class, Runnable.class));
-            TRANSPORT = lookup.findVirtual(Reactor.class, "transport", MethodType.methodType(TransportRing.class));
-            LOCAL = lookup.findVirtual(Reactor.class, "local",
-                    MethodType.methodType(Object.class, Class.class, Supplier.class));
-            SHARED = lookup.findVirtual(Reactor.class, "shared",
-                    MethodType.methodType(Object.class, Class.class, Supplier.class));
+            Class<?> hooks = lookup.findClass("io.quiesce.reactor.ReactorHooks");
+            REGISTER_OWNED = lookup.findStatic(hooks, "registerOwned",
+                    MethodType.methodType(Handle.class, Reactor.class, int.class, int.class, EventHandler.class, Runnable.class));
+            REGISTER_COMPLETIONS = lookup.findStatic(hooks, "registerCompletions",
+                    MethodType.methodType(Handle.class, Reactor.class, int.class, EventHandler.class, Runnable.class, Runnable.class));
+            TRANSPORT = lookup.findStatic(hooks, "transport", MethodType.methodType(TransportRing.class, Reactor.class));
+            LOCAL = lookup.findStatic(hooks, "local",
+                    MethodType.methodType(Object.class, Reactor.class, Class.class, Supplier.class));
+            SHARED = lookup.findStatic(hooks, "shared",
+                    MethodType.methodType(Object.class, Reactor.class, Class.class, Supplier.class));
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
