@@ -21,6 +21,9 @@ import java.util.concurrent.TimeUnit;
  * One event loop: one platform thread that alone owns one epoll fd, one eventfd for wakeups, a
  * task queue ({@link TaskInbox}), timers ({@link TimerHeap}), the batch of pending interest
  * changes ({@link InterestBatch}), the handle table and the closes in progress ({@link CloseQueue}).
+ * This class is the public face and the loop; registering and step 1 of the close protocol live
+ * in {@link HandleRegistry}, stopping in {@link ReactorShutdown}, and what the net layer may do
+ * that a user may not in {@link ReactorHooks}.
  *
  * <p><b>The loop.</b> Run tasks; run due timers; flush interest changes; finish closes;
  * {@code epoll_wait} (timeout from the nearest timer, in nanoseconds through
