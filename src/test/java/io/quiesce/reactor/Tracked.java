@@ -20,10 +20,10 @@ import java.util.random.RandomGenerator;
  * handle, change its interest, re-arm, chain a close from {@code onClose}).
  *
  * <p>Identity: the kernel object behind the fd number, read at open time from
- * {@code /proc/self/fd/N} (and {@code eventfd-id} from fdinfo). While the handle is open (or a
- * reference is held) the number must still name that object; pipes and sockets get inode numbers
- * that are not handed out again soon, so once their close completed the number must no longer name
- * it. (eventfd ids are reused at once, so for eventfds only the first check is made.)
+ * {@code /proc/self/fdinfo/N} (see {@link #identity}). While the handle is open (or a reference is
+ * held) the number must still name that object; pipes and sockets get inode numbers that are not
+ * handed out again soon, so once their close completed the number must no longer name it.
+ * (eventfd ids are reused at once, so for eventfds only the first check is made.)
  */
 final class Tracked implements EventHandler {
     enum Kind { EVENTFD, PIPE_READ, PIPE_WRITE, SOCKET }
@@ -33,6 +33,8 @@ final class Tracked implements EventHandler {
     final long pairId;
     final Kind kind;
     final int fd;
+    /** What {@code /proc/self/fd/N} linked to at open time ({@code pipe:[ino]}, {@code socket:[ino]}, ...). */
+    final String link;
     final String identity;
     final int interest;
     /** The other end of a pipe or socketpair, or null. */
@@ -72,6 +74,7 @@ final class Tracked implements EventHandler {
         this.pairId = pairId;
         this.kind = kind;
         this.fd = fd;
+        this.link = link(fd);
         this.identity = identity(fd);
         this.interest = interest;
         this.rnd = rnd;
@@ -79,24 +82,46 @@ final class Tracked implements EventHandler {
         this.actOnEventOneIn = 4 + rnd.nextInt(60);
     }
 
-    /** {@return what {@code fd} names now (null if not open)}: the link target, plus the eventfd id. */
+    /**
+     * {@return what {@code fd} names now, or null if it is not open}: the file's mount and inode,
+     * its access mode (both ends of a pipe are one inode) and an eventfd's id, all from one read of
+     * {@code /proc/self/fdinfo/N}, which the kernel prints from the one file the number names at
+     * that moment. Two reads (the {@code /proc/self/fd/N} link, then the fdinfo flags) could see
+     * two files: a number just closed is the lowest free one, so a dup of this pipe's write end
+     * may take it between the reads and be closed again, and the read end of any pipe take it
+     * next; the link of the first and the access mode of the second then make this pipe's read
+     * end on a number that never named it again.
+     */
     static String identity(int fd) {
+        String mount = null;
+        String inode = null;
+        String eventfdId = "";
+        int accessMode = -1;
         try {
-            String link = Files.readSymbolicLink(Path.of("/proc/self/fd/" + fd)).toString();
-            boolean eventfd = link.equals("anon_inode:[eventfd]");
-            if (eventfd || link.startsWith("pipe:")) {
-                for (String line : Files.readAllLines(Path.of("/proc/self/fdinfo/" + fd))) {
-                    if (eventfd && line.startsWith("eventfd-id:")) {
-                        return link + "#" + line.substring(11).trim();
-                    }
-                    if (!eventfd && line.startsWith("flags:")) {
-                        // Both ends of a pipe name one inode: the access mode tells them apart (a
-                        // dup of the read end may take the write end's number once it is closed).
-                        return link + (Integer.parseInt(line.substring(6).trim(), 8) & 3);
-                    }
+            for (String line : Files.readAllLines(Path.of("/proc/self/fdinfo/" + fd))) {
+                int colon = line.indexOf(':');
+                String value = colon < 0 ? "" : line.substring(colon + 1).trim();
+                switch (colon < 0 ? "" : line.substring(0, colon)) {
+                    case "flags" -> accessMode = Integer.parseInt(value, 8) & 3; // O_ACCMODE
+                    case "mnt_id" -> mount = value;
+                    case "ino" -> inode = value;
+                    case "eventfd-id" -> eventfdId = " eventfd-id=" + value;
+                    default -> { }
                 }
             }
-            return link;
+        } catch (IOException closed) {
+            return null;
+        }
+        if (inode == null) {
+            throw new IllegalStateException("/proc/self/fdinfo/" + fd + " has no ino: line (Linux 5.14+ prints it)");
+        }
+        return "mnt=" + mount + " ino=" + inode + " mode=" + accessMode + eventfdId;
+    }
+
+    /** {@return the {@code /proc/self/fd/N} link of {@code fd} (null if not open)}, for messages and the kind of file */
+    static String link(int fd) {
+        try {
+            return Files.readSymbolicLink(Path.of("/proc/self/fd/" + fd)).toString();
         } catch (IOException closed) {
             return null;
         }
@@ -104,7 +129,7 @@ final class Tracked implements EventHandler {
 
     /** {@return whether the identity cannot be another file's soon: pipe and socket inodes} */
     boolean uniqueIdentity() {
-        return identity != null && (identity.startsWith("pipe:") || identity.startsWith("socket:"));
+        return identity != null && link != null && (link.startsWith("pipe:") || link.startsWith("socket:"));
     }
 
     /** {@return whether the fd number still names this handle's file} */
@@ -225,7 +250,7 @@ final class Tracked implements EventHandler {
     @Override
     public String toString() {
         Handle h = handle;
-        return "Tracked[" + id + " " + kind + " fd=" + fd + " " + identity + " interest=" + Interest.toString(interest)
+        return "Tracked[" + id + " " + kind + " fd=" + fd + " " + link + " " + identity + " interest=" + Interest.toString(interest)
                 + (h == null ? "" : " " + h) + "]";
     }
 
