@@ -155,6 +155,10 @@ class FleetMetricsTest {
             DoubleSupplier busy = () -> counter(reg, "quiesce.loop.busy", "group", "idle");
             DoubleSupplier wait = () -> counter(reg, "quiesce.loop.wait", "group", "idle");
             DoubleSupplier waits = () -> counter(reg, "quiesce.epoll.waits", "group", "idle");
+            // Baselines only once the reactor sits in its wait: the busy stretch after the task is
+            // credited when the reactor parks, which may be after runTasks returned.
+            double parked = wait.getAsDouble();
+            eventually("the reactor is waiting", () -> wait.getAsDouble() - parked >= 0.001);
             double busy0 = busy.getAsDouble();
             double wait0 = wait.getAsDouble();
             double waits0 = waits.getAsDouble();
