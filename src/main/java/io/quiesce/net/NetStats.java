@@ -76,8 +76,7 @@ public final class NetStats {
 
     /** Reactor thread only. */
     void increment(Counter c) {
-        int i = c.ordinal();
-        LONGS.setOpaque(values, i, values[i] + 1);
+        add(c, 1);
     }
 
     /** Any thread, after the reactor exited: an opened connection's fd was released without {@code onClose}. */

@@ -56,10 +56,10 @@ final class ReadPath implements Runnable {
     void readLoop(int ready) throws Exception {
         // With RDHUP/HUP/ERR in the edge a short read does not mean "nothing more": the end of
         // stream or the error still has to be read; nor with urgent data (a read stops at its mark).
-        boolean endPending = (ready & (Interest.PEER_CLOSED | Interest.HANGUP | Interest.ERROR | Syscalls.EPOLLPRI)) != 0;
+        int endBits = ready & (Interest.PEER_CLOSED | Interest.HANGUP | Interest.ERROR | Syscalls.EPOLLPRI);
+        boolean endPending = endBits != 0;
         // A FIN alone (no reset, no urgent mark): a short read has read everything before it.
-        boolean finReached = (ready & (Interest.PEER_CLOSED | Interest.HANGUP | Interest.ERROR | Syscalls.EPOLLPRI))
-                == Interest.PEER_CLOSED;
+        boolean finReached = endBits == Interest.PEER_CLOSED;
         TcpConnection c = this.c;
         NetContext ctx = c.ctx;
         long budget = c.options.readBudget();
