@@ -235,12 +235,14 @@ final class EventWait {
      * results, applied before any event is dispatched.
      */
     private int ringWait(long timeoutNanos) throws SyscallException {
-        if (batch.hasQueued() && timeoutNanos != 0) {
+        if (batch.hasQueued() && timeoutNanos != 0 && !ring.linksOpsToWait()) {
             // An op's result is known only when its round returns, and a refused registration
             // (or an EEXIST/ENOENT to map) must be dealt with before the reactor sleeps, or the
-            // handle would wait for some unrelated event to be closed. So a round with ops first
-            // hands them over without sleeping; if nothing needs doing, a second enter sleeps on
-            // the same (still armed) wait.
+            // handle would wait for some unrelated event to be closed. Usually the ops are linked
+            // in front of a new wait, which a failing op cancels: one enter. With a wait still
+            // armed from an earlier round there is nothing to link to, so such a round first
+            // hands the ops over without sleeping; if nothing needs doing, a second enter sleeps
+            // on the same wait.
             int n = ringRound(0);
             if (n != 0 || batch.lastRoundNeededWork()) {
                 return n;

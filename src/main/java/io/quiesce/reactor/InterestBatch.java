@@ -169,6 +169,12 @@ final class InterestBatch {
                 continue;
             }
             neededWork |= result < 0;
+            if (result == -Errno.ECANCELED) {
+                // Linked behind an op that failed (EpollBatch.linksOpsToWait): never ran. The
+                // next flush issues it again (the kernel state it compares with is unchanged).
+                change(h, -1);
+                continue;
+            }
             int r = remap(result, op, h, mask, h.registration.token());
             if (r < 0) {
                 onFailure.failed(h, new SyscallException("epoll_ctl (io_uring)", h.fd(), -r));

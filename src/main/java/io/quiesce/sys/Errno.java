@@ -43,6 +43,7 @@ public final class Errno {
     public static final int EISCONN = LinuxH.EISCONN();
     public static final int ENOTCONN = LinuxH.ENOTCONN();
     public static final int ETIMEDOUT = LinuxH.ETIMEDOUT();
+    public static final int ECANCELED = LinuxH.ECANCELED();
     public static final int ECONNREFUSED = LinuxH.ECONNREFUSED();
     public static final int EHOSTUNREACH = LinuxH.EHOSTUNREACH();
     public static final int EALREADY = LinuxH.EALREADY();

@@ -118,6 +118,9 @@ public final class EpollBatch implements AutoCloseable {
     private int maxEvents;
 
     private int[] results = new int[64];
+    /** SQE handles of the ops queued since the last enter (what a new wait can be linked behind). */
+    private long[] unsubmittedSqes = new long[64];
+    private int unsubmittedCount;
     private int queued;       // ops queued this round
     private int ctlPending;   // ops submitted whose CQE is not reaped yet
     private boolean waitInFlight;
@@ -249,11 +252,16 @@ public final class EpollBatch implements AutoCloseable {
         }
         results[index] = Integer.MIN_VALUE;
         ring.prepEpollCtl(sqe, epfd, op, fd, ctlEvents.address() + ev, index);
+        if (unsubmittedCount == unsubmittedSqes.length) {
+            unsubmittedSqes = Arrays.copyOf(unsubmittedSqes, unsubmittedCount * 2);
+        }
+        unsubmittedSqes[unsubmittedCount++] = sqe;
         return index;
     }
 
     private void flushEarly() throws SyscallException {
         earlyFlushes++;
+        unsubmittedCount = 0; // these go out alone, unlinked
         int n = ring.sqPending();
         ctlPending += n;
         int r = enterAndReap(ctlPending, -1, true);
@@ -266,6 +274,18 @@ public final class EpollBatch implements AutoCloseable {
                 throw new SyscallException("io_uring_enter(GETEVENTS)", ring.fd(), -r);
             }
         }
+    }
+
+    /**
+     * {@return whether the next {@link #submitAndWait} with a timeout other than 0 links the ops
+     * queued so far in front of a new wait} Then an op that fails breaks the chain: the ops after
+     * it and the wait complete at once with {@code -ECANCELED} (to be queued again), so the enter
+     * never sleeps on a round whose results need work, and one enter carries ops and sleep. Not
+     * when a wait is still armed from an earlier round (there is nothing to link to), nor with
+     * {@link TimeoutMode#LINK_TIMEOUT} (the wait already heads a chain of its own).
+     */
+    public boolean linksOpsToWait() {
+        return !waitInFlight && waitResult == NO_RESULT && mode == TimeoutMode.ENTER_ARG;
     }
 
     /** {@return ops queued and not yet handed to the kernel} */
@@ -297,6 +317,11 @@ public final class EpollBatch implements AutoCloseable {
         // A wait may already have completed inside an early flush of this round's ops: its
         // events are in the array and are this round's result, so no new wait goes out.
         if (!waitInFlight && waitResult == NO_RESULT) {
+            if (timeoutNanos != 0 && mode == TimeoutMode.ENTER_ARG) {
+                for (int i = 0; i < unsubmittedCount; i++) { // see linksOpsToWait
+                    ring.sqeFlags(unsubmittedSqes[i], Ring.SQE_IO_LINK);
+                }
+            }
             long sqe = ring.nextSqe();
             ring.prepEpollWait(sqe, epfd, events.address(), maxEvents, TAG_WAIT);
             waitInFlight = true;
@@ -308,6 +333,7 @@ public final class EpollBatch implements AutoCloseable {
                 timeoutInFlight = true;
             }
         }
+        unsubmittedCount = 0;
         int r;
         if (timeoutNanos == 0) {
             r = enterAndReap(0, -1, false);
