@@ -35,7 +35,9 @@ import java.util.function.UnaryOperator;
  * before the caller's {@code close(fd)} (never deferred past the close; libuv #4323 is that
  * bug). The kernel copies each op's {@code epoll_event} while preparing the SQE. Operations are
  * issued in queue order; an op that fails (including one the kernel cannot even prepare, with
- * {@code IORING_SETUP_SUBMIT_ALL}) fails alone. When more ops are queued than the ring holds,
+ * {@code IORING_SETUP_SUBMIT_ALL}) fails alone, except in a round that links its ops in front of
+ * a new wait ({@link #linksOpsToWait}): there the ops after it are not run and report
+ * {@code -ECANCELED}, for the caller to queue again. When more ops are queued than the ring holds,
  * the first ones go out early; an armed wait that completes then is this round's result, so
  * its events may predate the later ops (the caller's token check drops any for a handle it
  * closed meanwhile).
