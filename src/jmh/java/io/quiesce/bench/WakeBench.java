@@ -2,16 +2,8 @@ package io.quiesce.bench;
 
 import io.quiesce.reactor.Reactor;
 import io.quiesce.reactor.ReactorGroup;
-import io.quiesce.sys.raw.Syscalls;
-import io.quiesce.uring.CompletionHandler;
-import io.quiesce.uring.EpollBatch;
-import io.quiesce.uring.Ring;
-import io.quiesce.uring.TransportRing;
 import org.openjdk.jmh.annotations.*;
 
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
@@ -31,10 +23,10 @@ import java.util.concurrent.locks.LockSupport;
  *       io_uring transport ({@code execute} from one reactor to the other, eventfd wakeups): what
  *       the loop adds around the wake.</li>
  * </ul>
- * The two ring threads are bare {@link TransportRing}s, built as a reactor builds its own (epoll
- * fd, wakeup eventfd registered edge-triggered, the same setup flags), so the difference is the
- * wake alone. The benchmark thread starts a rally and sleeps until it ends. Syscalls per round
- * trip are printed at the end of each trial.
+ * The two ring threads are bare rings built as a reactor builds its own ({@link WakePair}), so
+ * the difference is the wake alone. The benchmark thread starts a rally and sleeps until it ends.
+ * CPU time and syscalls per round trip are printed at the end of each trial.
+ * {@link WakeInterleaved} runs both wakes alternating in one process (ratios on a noisy machine).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -50,154 +42,33 @@ public class WakeBench {
     @Param({"eventfd", "msgring"})
     public String wake;
 
-    private Side a;
-    private Side b;
-    private volatile Thread waiter;
-    private volatile boolean rallyDone;
+    /** {@code none}: the scheduler places the two threads; {@code same}: both on CPU 0; {@code split}: CPU 0 and 1. */
+    @Param({"none"})
+    public String pin;
+
+    private WakePair pair;
+    private long cpuAtStart;
 
     @Setup(Level.Trial)
     public void setup() {
-        boolean msgRing = wake.equals("msgring");
-        a = new Side("A", msgRing);
-        b = new Side("B", msgRing);
-        a.peer = b;
-        b.peer = a;
-        a.start();
-        b.start();
+        pair = pin.equals("none") ? new WakePair(-1, -1) : new WakePair(0, pin.equals("same") ? 0 : 1);
+        pair.msgRing = wake.equals("msgring");
+        cpuAtStart = pair.cpuNanos();
     }
 
     @TearDown(Level.Trial)
     public void tearDown() throws Exception {
-        long trips = a.rallies * (long) RALLY;
-        a.stop();
-        b.stop();
-        System.out.printf("%n[%s] per round trip: enters %.3f, eventfd writes %.3f, EPOLL_WAIT re-arms %.3f,"
-                        + " MSG_RING sent %.3f (failed %d), wakes that found no ball %d%n", wake,
-                (a.enters + b.enters) / (double) trips, (a.writes + b.writes) / (double) trips,
-                (a.rearms + b.rearms) / (double) trips, (a.msgRings + b.msgRings) / (double) trips,
-                a.msgRingFailures + b.msgRingFailures, a.idleWakes + b.idleWakes);
+        long trips = pair.rallies * (long) RALLY;
+        long cpu = pair.cpuNanos() - cpuAtStart;
+        pair.close();
+        System.out.printf("%n[%s pin=%s] per round trip: CPU %.0f ns (both threads), %s%n", wake, pin,
+                cpu / (double) trips, pair.counts(trips));
     }
 
     /** {@value #RALLY} round trips A → B → A; the benchmark thread sleeps meanwhile. */
     @Benchmark
     public void ringPingPong() {
-        rallyDone = false;
-        waiter = Thread.currentThread();
-        a.rallies++;
-        a.serve(2 * RALLY); // from a foreign thread: always the eventfd
-        while (!rallyDone) {
-            LockSupport.park(this);
-        }
-    }
-
-    private void finished() {
-        rallyDone = true;
-        LockSupport.unpark(waiter);
-    }
-
-    /** A thread parked in its own {@link TransportRing}, woken with a ball to pass back. */
-    private final class Side implements CompletionHandler {
-        private static final int OP_WAKE = 1;
-        private static final int OP_MSG_RING = 2;
-
-        final String name;
-        final boolean msgRing;
-        final CompletableFuture<Void> ready = new CompletableFuture<>();
-        Side peer;
-        volatile int ringFd;
-        volatile long wakeToken;
-        volatile int wakeFd;
-        /** Half-trips left, handed over by the peer; 0: nothing to do. */
-        volatile int ball;
-        volatile boolean stopping;
-        private Thread thread;
-        private TransportRing ring;
-        private long msgToken;
-        long rallies;
-        // per-trial counters, read after the thread has stopped
-        long enters, writes, rearms, msgRings, msgRingFailures, idleWakes;
-
-        Side(String name, boolean msgRing) {
-            this.name = name;
-            this.msgRing = msgRing;
-        }
-
-        void start() {
-            thread = Thread.ofPlatform().name("wake-" + name).start(this::run);
-            ready.join();
-        }
-
-        void stop() throws InterruptedException {
-            stopping = true;
-            Syscalls.current().eventfdWrite(wakeFd, 1);
-            thread.join();
-        }
-
-        /** Any thread but this side's: hands over the ball and wakes this side (eventfd). */
-        void serve(int halfTrips) {
-            ball = halfTrips;
-            Syscalls.current().eventfdWrite(wakeFd, 1);
-        }
-
-        private void run() {
-            Syscalls sys = Syscalls.current();
-            try (Arena arena = Arena.ofConfined()) {
-                int epfd = sys.epollCreate();
-                int efd = sys.eventfd(0, Syscalls.EFD_NONBLOCK);
-                sys.epollCtl(epfd, Syscalls.EPOLL_CTL_ADD, efd, Syscalls.EPOLLIN | Syscalls.EPOLLET, -1L);
-                MemorySegment events = arena.allocate(Syscalls.EPOLL_EVENT_SIZE * 16, 8);
-                ring = TransportRing.open(epfd, events, 16, arena, TransportRing.Options.defaults().withBuffers(8, 4096));
-                int slot = ring.register(this);
-                wakeFd = efd;
-                wakeToken = ring.token(slot, OP_WAKE);
-                msgToken = ring.token(slot, OP_MSG_RING);
-                ringFd = ring.ring().fd();
-                ready.complete(null);
-                loop(sys);
-                ring.close();
-                sys.close(efd);
-                sys.close(epfd);
-            } catch (EpollBatch.UnavailableException | io.quiesce.sys.SyscallException e) {
-                ready.completeExceptionally(e);
-                throw new IllegalStateException(e);
-            }
-        }
-
-        private void loop(Syscalls sys) throws io.quiesce.sys.SyscallException {
-            while (!stopping) {
-                ring.await(-1);
-                ring.dispatch();
-                int k = ball;
-                if (k == 0) {
-                    idleWakes++;
-                    continue;
-                }
-                ball = 0;
-                if (k == 1) {
-                    finished();
-                    continue;
-                }
-                peer.ball = k - 1;
-                if (msgRing) {
-                    long sqe = ring.sqe();
-                    ring.ring().prepMsgRing(sqe, peer.ringFd, 0, peer.wakeToken, msgToken);
-                    ring.ring().sqeFlags(sqe, Ring.SQE_CQE_SKIP_SUCCESS);
-                    msgRings++;
-                } else {
-                    sys.eventfdWrite(peer.wakeFd, 1);
-                    writes++;
-                }
-            }
-            enters = ring.enters();
-            rearms = ring.sqesSubmitted() - msgRings; // every other SQE is the wait's
-        }
-
-        @Override
-        public void onCompletion(int op, int res, int flags) {
-            if (op == OP_MSG_RING) {
-                msgRingFailures++; // only failures post a CQE (CQE_SKIP_SUCCESS)
-            }
-        }
+        pair.rally(RALLY);
     }
 
     // ------------------------------------------------------------------ through real reactors
