@@ -1,12 +1,8 @@
 package io.quiesce.bench;
 
-import io.quiesce.reactor.Reactor;
-import io.quiesce.reactor.ReactorGroup;
 import org.openjdk.jmh.annotations.*;
 
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.locks.LockSupport;
 
 /**
  * How one io_uring-transport thread wakes another that is parked in its ring, measured as a
@@ -19,14 +15,12 @@ import java.util.concurrent.locks.LockSupport;
  *       SQE ({@code CQE_SKIP_SUCCESS}) that rides the enter it parks with, and the kernel posts a
  *       CQE straight into the peer's ring (a {@code DEFER_TASKRUN} ring: as task work of the
  *       peer's thread, run when its enter waits); no eventfd write, no wait to re-arm;</li>
- *   <li>{@code reactorPingPong}: the same ping-pong through two real reactors of a group on the
- *       io_uring transport ({@code execute} from one reactor to the other, eventfd wakeups): what
- *       the loop adds around the wake.</li>
  * </ul>
  * The two ring threads are bare rings built as a reactor builds its own ({@link WakePair}), so
  * the difference is the wake alone. The benchmark thread starts a rally and sleeps until it ends.
  * CPU time and syscalls per round trip are printed at the end of each trial.
- * {@link WakeInterleaved} runs both wakes alternating in one process (ratios on a noisy machine).
+ * {@link WakeInterleaved} runs both wakes alternating in one process (ratios on a noisy machine);
+ * {@link ReactorWakeBench} the same ping-pong through two reactors (what the loop adds).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -69,52 +63,5 @@ public class WakeBench {
     @Benchmark
     public void ringPingPong() {
         pair.rally(RALLY);
-    }
-
-    // ------------------------------------------------------------------ through real reactors
-
-    /** Two reactors of one group on the io_uring transport. */
-    @State(Scope.Benchmark)
-    public static class Reactors {
-        ReactorGroup group;
-        Reactor ra;
-        Reactor rb;
-        final AtomicLong done = new AtomicLong();
-        volatile Thread waiter;
-
-        @Setup(Level.Trial)
-        public void setup() throws Exception {
-            group = ReactorGroup.start(ReactorGroup.Options.defaults().withThreads(2).withIo(ReactorGroup.Io.URING));
-            ra = group.reactor(0);
-            rb = group.reactor(1);
-            if (ra.io() != ReactorGroup.Io.URING || rb.io() != ReactorGroup.Io.URING) {
-                throw new IllegalStateException("the io_uring transport is unavailable here");
-            }
-        }
-
-        @TearDown(Level.Trial)
-        public void tearDown() {
-            group.close();
-        }
-
-        void pass(int halfTrips, boolean onA) {
-            if (halfTrips == 0) {
-                done.incrementAndGet();
-                LockSupport.unpark(waiter);
-                return;
-            }
-            (onA ? rb : ra).execute(() -> pass(halfTrips - 1, !onA));
-        }
-    }
-
-    /** {@value #RALLY} round trips between two reactors' {@code execute}; the benchmark thread sleeps. */
-    @Benchmark
-    public void reactorPingPong(Reactors r) {
-        long target = r.done.get() + 1;
-        r.waiter = Thread.currentThread();
-        r.ra.execute(() -> r.pass(2 * RALLY - 1, true));
-        while (r.done.get() < target) {
-            LockSupport.park(this);
-        }
     }
 }
