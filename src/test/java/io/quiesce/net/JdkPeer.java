@@ -242,7 +242,7 @@ final class JdkPeer implements NetSchedule.End {
 
     @Override
     public boolean sawEof() {
-        return sawEof;
+        return sawEof && !writeFailed && !reset; // a write that met a reset took its error: the read saw 0
     }
 
     @Override

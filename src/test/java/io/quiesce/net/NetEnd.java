@@ -164,6 +164,7 @@ final class NetEnd implements NetSchedule.End, ConnectionHandler {
             pause(1 + rnd.nextInt(20));
         } else if (roll < 162) {
             plannedThrow = true;
+            s.handlerThrows.increment();
             throw new PlannedFailure();
         } else if (roll < 164) {
             close();
@@ -345,7 +346,7 @@ final class NetEnd implements NetSchedule.End, ConnectionHandler {
 
     @Override
     public boolean sawEof() {
-        return sawEof;
+        return sawEof && closed && cause == null && !abortAsked; // a send that met a reset would have failed it
     }
 
     @Override

@@ -67,7 +67,7 @@ final class NetSchedule {
     /** The counts of one or more rounds; {@link #line()} is what a run prints. */
     record Result(long connections, long checkedStreams, long framesChecked, long streamErrors, long callbacksAfterClose,
                   long doubleCloses, long leakedFds, long stuckCloses, long opsInFlightAtClose, long timeouts,
-                  long staleCqes, long uringCancels, List<String> failures) {
+                  long handlerThrows, long interrupted, long staleCqes, long uringCancels, List<String> failures) {
         boolean clean() {
             return failures.isEmpty() && streamErrors == 0 && callbacksAfterClose == 0 && doubleCloses == 0
                     && leakedFds == 0 && stuckCloses == 0 && opsInFlightAtClose == 0;
@@ -80,11 +80,12 @@ final class NetSchedule {
                     framesChecked + o.framesChecked, streamErrors + o.streamErrors,
                     callbacksAfterClose + o.callbacksAfterClose, doubleCloses + o.doubleCloses, leakedFds + o.leakedFds,
                     stuckCloses + o.stuckCloses, opsInFlightAtClose + o.opsInFlightAtClose, timeouts + o.timeouts,
-                    staleCqes + o.staleCqes, uringCancels + o.uringCancels, f);
+                    handlerThrows + o.handlerThrows, interrupted + o.interrupted, staleCqes + o.staleCqes,
+                    uringCancels + o.uringCancels, f);
         }
 
         static Result empty() {
-            return new Result(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, List.of());
+            return new Result(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, List.of());
         }
 
         String line() {
@@ -92,6 +93,7 @@ final class NetSchedule {
                     + " stream_errors=" + streamErrors + " callbacks_after_close=" + callbacksAfterClose
                     + " double_closes=" + doubleCloses + " leaked_fds=" + leakedFds + " stuck_closes=" + stuckCloses
                     + " ops_in_flight_at_close=" + opsInFlightAtClose + " timeouts=" + timeouts
+                    + " handler_throws=" + handlerThrows + " eintr=" + interrupted
                     + " stale_cqes=" + staleCqes + " uring_cancels=" + uringCancels;
         }
     }
@@ -117,6 +119,11 @@ final class NetSchedule {
         /** {@return whether every frame counted by {@link #framesSent()} went out before the FIN} */
         boolean sentEverything();
 
+        /**
+         * {@return whether this end read end of stream and no reset: only then did a FIN, which
+         * follows all the peer's data, end the stream} Linux reports a reset's error once: when a
+         * send takes it, the next read returns 0, an end of stream that no FIN made.
+         */
         boolean sawEof();
 
         Frames.Parser parser();
@@ -154,6 +161,7 @@ final class NetSchedule {
     final LongAdder leakedFds = new LongAdder();
     final LongAdder opsInFlightAtClose = new LongAdder();
     final LongAdder timeouts = new LongAdder();
+    final LongAdder handlerThrows = new LongAdder();
     /** Frames received whole, by every end: a group close waits for some traffic first. */
     final LongAdder framesReceived = new LongAdder();
     private final ConcurrentLinkedQueue<String> failures = new ConcurrentLinkedQueue<>();
@@ -261,7 +269,9 @@ final class NetSchedule {
         }
         long staleCqes = 0;
         long cancels = 0;
+        long interrupted = 0;
         for (Reactor r : group.reactors()) {
+            interrupted += r.stats().get(Counter.EPOLL_WAITS_INTERRUPTED);
             staleCqes += r.stats().get(Counter.URING_STALE_CQES);
             cancels += r.stats().get(Counter.URING_CANCELS);
             if (r.stats().get(Counter.CLOSE_ERRORS) > 0) {
@@ -269,7 +279,7 @@ final class NetSchedule {
                 failure("reactor " + r.index() + " close(fd) errors: " + r.stats());
             }
         }
-        return result(before, staleCqes, cancels);
+        return result(before, staleCqes, cancels, interrupted);
     }
 
     /**
@@ -477,7 +487,7 @@ final class NetSchedule {
 
     // ------------------------------------------------------------------ the checks
 
-    private Result result(FdSnapshot before, long staleCqes, long cancels) throws InterruptedException {
+    private Result result(FdSnapshot before, long staleCqes, long cancels, long interrupted) throws InterruptedException {
         long checked = 0;
         long framesChecked = 0;
         long stuck = 0;
@@ -534,7 +544,7 @@ final class NetSchedule {
         }
         return new Result(opened.size() + jdkPeers.size(), checked, framesChecked, streamErrors.sum(),
                 callbacksAfterClose.sum(), doubleCloses.sum(), leakedFds.sum(), stuck, opsInFlightAtClose.sum(),
-                timeouts.sum(), staleCqes, cancels, List.copyOf(failures));
+                timeouts.sum(), handlerThrows.sum(), interrupted, staleCqes, cancels, List.copyOf(failures));
     }
 
     /**
