@@ -166,6 +166,9 @@ final class NetSchedule {
     final LongAdder framesReceived = new LongAdder();
     private final ConcurrentLinkedQueue<String> failures = new ConcurrentLinkedQueue<>();
     private final AtomicInteger failureCount = new AtomicInteger();
+    /** Bytes gone wrong are reported first, apart: a flood of other failures must not hide them. */
+    private final ConcurrentLinkedQueue<String> streamFailures = new ConcurrentLinkedQueue<>();
+    private final AtomicInteger streamFailureCount = new AtomicInteger();
     private final AtomicLong linkIds = new AtomicLong(1);
     private final Map<Long, Link> links = new ConcurrentHashMap<>();
     private final AtomicReferenceArray<Link> slots;
@@ -198,7 +201,9 @@ final class NetSchedule {
 
     void streamError(Object who, String what) {
         streamErrors.increment();
-        failure(who + ": " + what);
+        if (streamFailureCount.incrementAndGet() <= MAX_FAILURES / 2) {
+            streamFailures.add(who + ": " + what);
+        }
     }
 
     Link link(long id) {
@@ -448,7 +453,7 @@ final class NetSchedule {
     private void closeGroup(int how) throws Exception {
         // Not before the round has carried some traffic (bounded): a group closed while the other
         // workers are still connecting leaves a round that checked almost nothing.
-        long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(config.maxMillis() / 2);
+        long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(Math.max(config.maxMillis(), 5_000));
         while (framesReceived.sum() < 100L * config.workers() && System.nanoTime() - until < 0) {
             LockSupport.parkNanos(1_000_000);
         }
@@ -544,7 +549,13 @@ final class NetSchedule {
         }
         return new Result(opened.size() + jdkPeers.size(), checked, framesChecked, streamErrors.sum(),
                 callbacksAfterClose.sum(), doubleCloses.sum(), leakedFds.sum(), stuck, opsInFlightAtClose.sum(),
-                timeouts.sum(), handlerThrows.sum(), interrupted, staleCqes, cancels, List.copyOf(failures));
+                timeouts.sum(), handlerThrows.sum(), interrupted, staleCqes, cancels, allFailures());
+    }
+
+    private List<String> allFailures() {
+        List<String> all = new ArrayList<>(streamFailures);
+        all.addAll(failures);
+        return all;
     }
 
     /**
@@ -556,15 +567,13 @@ final class NetSchedule {
         long sent = from == null ? 0 : from.framesSent();
         Frames.Parser p = to.parser();
         if (p.frames() > sent) {
-            streamErrors.increment();
-            failure("link " + l.id + " " + which + ": " + p.frames() + " frames received, " + sent + " sent: " + from + " -> " + to);
+            streamError("link " + l.id + " " + which, p.frames() + " frames received, " + sent + " sent: " + from + " -> " + to);
         }
         if (from == null || !to.sawEof() || !from.sentEverything()) {
             return 0;
         }
         if (p.frames() != sent || p.midFrame()) {
-            streamErrors.increment();
-            failure("link " + l.id + " " + which + ": end of stream after " + p.frames() + " frames"
+            streamError("link " + l.id + " " + which, "end of stream after " + p.frames() + " frames"
                     + (p.midFrame() ? " and part of one" : "") + ", yet " + sent + " were sent and the sender closed cleanly: "
                     + from + " -> " + to);
         }
