@@ -26,9 +26,8 @@ class NetScheduleTest {
         long seed = BASE_SEED + rep.getCurrentRepetition() - 1;
         ReactorGroup.Io io = ReactorGroup.Io.fromSystemProperty();
         var r = NetSchedule.run(new NetSchedule.Config(seed, io, 4, 1_500, 24, 1_500));
-        String replay = "seed=" + seed + " io=" + io + " (replay: -Dquiesce.seed=" + seed + " -Dquiesce.io="
-                + io.name().toLowerCase(java.util.Locale.ROOT) + " with one repetition, or make stress CLOSES=0 STRESS_SECS=0 NET_IO="
-                + io.name().toLowerCase(java.util.Locale.ROOT) + " NET_SECS=0 STRESS_SEED=" + seed + "): " + r.line()
+        String replay = "seed=" + seed + " io=" + io + " (replay: ./mvnw test -Dtest=NetScheduleTest -Dquiesce.seed=" + seed
+                + ", its first repetition, on " + io.name().toLowerCase(java.util.Locale.ROOT) + "): " + r.line()
                 + "\n  " + String.join("\n  ", r.failures());
         System.out.println("seed=" + seed + " io=" + io + " " + r.line());
         assertTrue(r.clean(), replay);
