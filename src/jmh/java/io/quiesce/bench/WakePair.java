@@ -199,5 +199,10 @@ final class WakePair implements AutoCloseable {
                 msgRingFailures++; // only a failure posts a CQE (CQE_SKIP_SUCCESS)
             }
         }
+
+        @Override
+        public void ringLost() {
+            // a benchmark's ring is never abandoned
+        }
     }
 }
