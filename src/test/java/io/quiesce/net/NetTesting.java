@@ -14,7 +14,6 @@ import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Future;
-import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 
@@ -100,15 +99,8 @@ final class NetTesting {
         }
     }
 
-    /** Wakes {@code r} (a task each 10 ms, bounded) until its loop has stopped. */
+    /** Wakes {@code r} until its loop has stopped (bounded). */
     static void wakeUntilStopped(Reactor r) throws InterruptedException {
-        for (int i = 0; i < 500 && !r.terminationFuture().isDone(); i++) {
-            try {
-                r.execute(() -> {});
-            } catch (RejectedExecutionException stopped) {
-                return;
-            }
-            Thread.sleep(10);
-        }
+        io.quiesce.reactor.UringTesting.wakeUntilStopped(r);
     }
 }

@@ -2,7 +2,7 @@ package io.quiesce.reactor;
 
 import io.quiesce.uring.TransportRing;
 
-/** Test access to how reactors build their io_uring transport ring (a reactor reads it when its thread starts). */
+/** Test access to how reactors build their io_uring transport ring (a reactor reads it when its thread starts), and to stopping one. */
 public final class UringTesting {
     private UringTesting() {}
 
@@ -11,5 +11,17 @@ public final class UringTesting {
         TransportRing.Options before = Reactor.transportOptions;
         Reactor.transportOptions = options;
         return before;
+    }
+
+    /** Wakes {@code r} (a task each 10 ms, bounded to 5 s) until its loop has stopped. */
+    public static void wakeUntilStopped(Reactor r) throws InterruptedException {
+        for (int i = 0; i < 500 && !r.terminationFuture().isDone(); i++) {
+            try {
+                r.execute(() -> {});
+            } catch (java.util.concurrent.RejectedExecutionException stopped) {
+                return;
+            }
+            Thread.sleep(10);
+        }
     }
 }
