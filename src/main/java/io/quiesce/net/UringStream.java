@@ -36,6 +36,7 @@ final class UringStream implements CompletionHandler {
     static final int OP_SEND = 2;
     static final int OP_CANCEL = 3;
     static final int OP_POLL = 4;
+    static final int OP_SHUTDOWN = 5;
     private static final int ENOBUFS = Errno.ENOBUFS;
     private static final int ECANCELED = TransportRing.ECANCELED;
     /** poll(2) bits equal the epoll ones for these ({@code POLLOUT}, {@code POLLERR}, {@code POLLHUP}). */
@@ -273,6 +274,30 @@ final class UringStream implements CompletionHandler {
         return sendWasGather ? "sendmsg" : "send";
     }
 
+    // ------------------------------------------------------------------ half-close
+
+    /**
+     * Half-close as an {@code IORING_OP_SHUTDOWN(SHUT_WR)} SQE; its completion goes to
+     * {@link TcpConnection#uringOutputShut}. The caller issues it once the queue is empty and no
+     * send is in flight, so the FIN follows the last byte. Not linked ({@code IOSQE_IO_LINK}) to
+     * the last send: a short send (no {@code MSG_WAITALL}) does not break a link, so the FIN could
+     * overtake the rest of the queue; and the shutdown would only ride an enter that comes anyway.
+     * The kernel runs it in an io-wq worker (it cannot be done without blocking), and it is not
+     * cancelled by a close, which waits for it: it always completes on its own.
+     *
+     * @return false if the kernel lacks the opcode: the caller calls {@code shutdown(2)} itself
+     */
+    boolean submitShutdown() {
+        if (!t.supports(Ring.OP_SHUTDOWN)) {
+            return false;
+        }
+        if (closing || !beginOp()) {
+            return true; // closing: close(fd) ends the output anyway
+        }
+        t.ring().prepShutdown(t.sqe(), c.fd, Syscalls.SHUT_WR, t.token(slot, OP_SHUTDOWN));
+        return true;
+    }
+
     // ------------------------------------------------------------------ connect
 
     /** A client connect in progress: one poll for writability ends it (the connector reads SO_ERROR). */
@@ -318,6 +343,11 @@ final class UringStream implements CompletionHandler {
                         } else if (c.connector != null) {
                             c.onEvent(c.handle(), ready); // the connect's end
                         }
+                    }
+                }
+                case OP_SHUTDOWN -> {
+                    if (!closing && !c.isClosed()) {
+                        c.uringOutputShut(res);
                     }
                 }
                 default -> { } // OP_CANCEL: its own CQE; the cancelled op's comes separately

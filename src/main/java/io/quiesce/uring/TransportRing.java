@@ -89,6 +89,7 @@ public final class TransportRing implements AutoCloseable {
             "SENDMSG", "ASYNC_CANCEL", "POLL_ADD"};
 
     private final Ring ring;
+    private final Probe probe;
     private final BufferRing buffers;
     private final int epfd;
     private final MemorySegment enterArg;
@@ -126,8 +127,10 @@ public final class TransportRing implements AutoCloseable {
     /** Buffers recycled since the last publish. */
     private int recycled;
 
-    private TransportRing(Ring ring, BufferRing buffers, Arena arena, int epfd, MemorySegment events, int maxEvents) {
+    private TransportRing(Ring ring, Probe probe, BufferRing buffers, Arena arena, int epfd, MemorySegment events,
+                          int maxEvents) {
         this.ring = ring;
+        this.probe = probe;
         this.buffers = buffers;
         this.epfd = epfd;
         this.enterArg = arena.allocate(io_uring_getevents_arg.layout());
@@ -176,7 +179,7 @@ public final class TransportRing implements AutoCloseable {
             } catch (SyscallException e) {
                 throw new EpollBatch.UnavailableException("io_uring provided-buffer ring refused: " + e.getMessage(), e);
             }
-            return new TransportRing(ring, buffers, arena, epfd, events, maxEvents);
+            return new TransportRing(ring, probe, buffers, arena, epfd, events, maxEvents);
         } catch (SyscallException e) {
             ring.close();
             throw new EpollBatch.UnavailableException("io_uring probe refused: " + e.getMessage(), e);
@@ -260,6 +263,16 @@ public final class TransportRing implements AutoCloseable {
     /** {@return the ring, for its {@code prep*} methods} */
     public Ring ring() {
         return ring;
+    }
+
+    /**
+     * {@return whether the kernel supports {@code opcode}, as the probe (and the options' probe
+     * view) reported it} For the optional ops ({@link Ring#OP_SHUTDOWN}, {@link Ring#OP_CONNECT}),
+     * whose owners fall back to the plain syscall where one is missing; the ops the transport
+     * cannot do without were checked by {@link #open}.
+     */
+    public boolean supports(int opcode) {
+        return probe.supports(opcode);
     }
 
     /** {@return the provided receive buffers} */

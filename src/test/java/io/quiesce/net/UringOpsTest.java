@@ -1,0 +1,163 @@
+package io.quiesce.net;
+
+import io.quiesce.reactor.Reactor;
+import io.quiesce.reactor.ReactorGroup;
+import io.quiesce.reactor.UringTesting;
+import io.quiesce.testing.NoFdLeaks;
+import io.quiesce.uring.Ring;
+import io.quiesce.uring.TransportRing;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+import java.io.InputStream;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.net.Socket;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+import java.util.function.UnaryOperator;
+
+import static io.quiesce.net.NetTesting.*;
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The io_uring transport's optional ops: half-close and connect as SQEs (with their fallbacks). */
+@ExtendWith({WarmJdkSockets.class, NoFdLeaks.class})
+class UringOpsTest {
+    private ReactorGroup group;
+
+    private Reactor start(UnaryOperator<TransportRing.Options> options) throws Exception {
+        var before = UringTesting.transportOptions(options.apply(TransportRing.Options.defaults()));
+        try {
+            group = ReactorGroup.start(ReactorGroup.Options.defaults().withThreads(1).withThreadNamePrefix("uring-ops-")
+                    .withIo(ReactorGroup.Io.URING));
+        } finally {
+            UringTesting.transportOptions(before);
+        }
+        assertEquals(ReactorGroup.Io.URING, group.reactor(0).io(), "this kernel (6.15+) runs the io_uring transport");
+        return group.reactor(0);
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        if (group != null) {
+            group.close(Duration.ofSeconds(20));
+        }
+    }
+
+    private static <T> T on(Reactor r, Supplier<T> s) throws Exception {
+        return CompletableFuture.supplyAsync(s, r).get(WAIT_SECONDS, TimeUnit.SECONDS);
+    }
+
+    /** Hands each accepted connection to the test and keeps what it reads. */
+    static final class Keeper implements ConnectionHandler {
+        final LinkedBlockingQueue<TcpConnection> opened = new LinkedBlockingQueue<>();
+        final LinkedBlockingQueue<String> reads = new LinkedBlockingQueue<>();
+
+        @Override
+        public void onOpen(Connection c) {
+            opened.add((TcpConnection) c);
+        }
+
+        @Override
+        public void onRead(Connection c, MemorySegment data) {
+            reads.add(new String(data.toArray(ValueLayout.JAVA_BYTE)));
+        }
+
+        TcpConnection next() throws InterruptedException {
+            TcpConnection c = opened.poll(WAIT_SECONDS, TimeUnit.SECONDS);
+            assertNotNull(c, "a connection was accepted");
+            return c;
+        }
+    }
+
+    /**
+     * Runs the server side's {@code shutdownOutput()} and the flush it asks for on the reactor
+     * thread, in one task: {@return the ops in flight right after} (the SQEs go in at the next enter)
+     */
+    private static int shutdownAndFlush(Reactor r, TcpConnection c) throws Exception {
+        return on(r, () -> {
+            c.shutdownOutput();
+            c.flushFromTask();
+            return c.uring.opsInFlight();
+        });
+    }
+
+    // ------------------------------------------------------------------ half-close
+
+    /**
+     * {@code shutdownOutput()} with nothing queued is a {@code SHUTDOWN} SQE, holding the handle
+     * like the receive does (two ops in flight once it is prepared, where {@code shutdown(2)}
+     * would leave one); the peer sees the FIN, and reading goes on afterwards.
+     */
+    @Test
+    void halfCloseIsAShutdownSqeAndReadingGoesOn() throws Exception {
+        Reactor r = start(o -> o);
+        var keeper = new Keeper();
+        try (Server server = Server.bind(group, loopback(0), () -> keeper);
+             Socket peer = connect(server)) {
+            TcpConnection c = keeper.next();
+            assertEquals(2, shutdownAndFlush(r, c), "the multishot receive and the SHUTDOWN SQE");
+            assertEquals(-1, peer.getInputStream().read(), "the peer sees the FIN");
+            eventually("the SHUTDOWN's CQE drops its hold", () -> {
+                try {
+                    return on(r, () -> c.uring.opsInFlight()) == 1;
+                } catch (Exception e) {
+                    throw new AssertionError(e);
+                }
+            });
+            peer.getOutputStream().write("after the FIN".getBytes());
+            assertEquals("after the FIN", keeper.reads.poll(WAIT_SECONDS, TimeUnit.SECONDS), "reading goes on");
+            assertTrue(c.isOpen());
+        }
+    }
+
+    /**
+     * The FIN follows the data: 8 MiB queued to a peer that does not read yet, then
+     * {@code shutdownOutput()}. While a send is in flight no SHUTDOWN is (ops stay at two: receive
+     * and send); the peer reads every byte, in order, then the end of stream.
+     */
+    @Test
+    void theShutdownSqeWaitsForEveryQueuedByte() throws Exception {
+        Reactor r = start(o -> o);
+        var keeper = new Keeper();
+        int size = 8 << 20;
+        byte[] data = new byte[size];
+        for (int i = 0; i < size; i++) {
+            data[i] = (byte) (i * 7 + (i >>> 13));
+        }
+        try (Server server = Server.bind(group, loopback(0), () -> keeper);
+             Socket peer = connect(server)) {
+            TcpConnection c = keeper.next();
+            int ops = on(r, () -> {
+                c.write(data);
+                c.flushFromTask(); // a send is in flight now
+                c.shutdownOutput();
+                c.flushFromTask();
+                return c.uring.opsInFlight();
+            });
+            assertEquals(2, ops, "receive and send: no SHUTDOWN while a send is in flight");
+            InputStream in = peer.getInputStream();
+            assertArrayEquals(data, readExactly(in, size), "every byte, in order");
+            assertEquals(-1, in.read(), "then the FIN");
+        }
+    }
+
+    /** Where the kernel lacks {@code IORING_OP_SHUTDOWN}, half-close is {@code shutdown(2)}, as before. */
+    @Test
+    void withoutTheShutdownOpHalfCloseIsTheSyscall() throws Exception {
+        Reactor r = start(o -> o.withProbeView(p -> p.without(Ring.OP_SHUTDOWN)));
+        var keeper = new Keeper();
+        try (Server server = Server.bind(group, loopback(0), () -> keeper);
+             Socket peer = connect(server)) {
+            TcpConnection c = keeper.next();
+            assertEquals(1, shutdownAndFlush(r, c), "only the receive: the FIN went out with shutdown(2)");
+            assertEquals(-1, peer.getInputStream().read(), "the peer sees the FIN");
+            peer.getOutputStream().write("after".getBytes());
+            assertEquals("after", keeper.reads.poll(WAIT_SECONDS, TimeUnit.SECONDS));
+        }
+    }
+}
