@@ -4,17 +4,20 @@ import io.quiesce.buffer.Chunk;
 import io.quiesce.buffer.ChunkQueue;
 import io.quiesce.reactor.Interest;
 import io.quiesce.sys.Errno;
+import io.quiesce.sys.raw.SockAddr;
 import io.quiesce.sys.raw.Syscalls;
 import io.quiesce.uring.CompletionHandler;
 import io.quiesce.uring.Ring;
 import io.quiesce.uring.TransportRing;
 
 import java.lang.foreign.MemorySegment;
+import java.net.InetSocketAddress;
 
 /**
  * The io_uring side of one {@link TcpConnection} (the {@code URING} transport), reactor thread
  * only: a multishot receive into the reactor's provided buffers, at most one send in flight, the
- * connect poll, and the cancels of a close.
+ * half-close ({@code SHUTDOWN}), the client connect ({@code CONNECT}, or a poll where the kernel
+ * lacks it), and the cancels of a close.
  *
  * <p><b>The close promise on completions.</b> Every SQE's {@code user_data} is this owner's
  * token (slot + generation + op), never the fd. While any op is in flight the connection holds
@@ -37,8 +40,11 @@ final class UringStream implements CompletionHandler {
     static final int OP_CANCEL = 3;
     static final int OP_POLL = 4;
     static final int OP_SHUTDOWN = 5;
+    static final int OP_CONNECT = 6;
     private static final int ENOBUFS = Errno.ENOBUFS;
     private static final int ECANCELED = TransportRing.ECANCELED;
+    private static final int EINPROGRESS = Errno.EINPROGRESS;
+    private static final int EALREADY = Errno.EALREADY;
     /** poll(2) bits equal the epoll ones for these ({@code POLLOUT}, {@code POLLERR}, {@code POLLHUP}). */
     private static final int CONNECT_POLL = Interest.WRITE | Interest.ERROR | Interest.HANGUP;
 
@@ -52,6 +58,8 @@ final class UringStream implements CompletionHandler {
     private boolean sendInFlight;
     private boolean sendWasGather;
     private MemorySegment sendBlock;
+    /** The {@code CONNECT} SQE's sockaddr (in a send block), alive until its CQE. */
+    private MemorySegment connectAddress;
     private boolean closing;
     /** Bytes received after a pause was asked for, before its cancel took effect; then the end. */
     private ChunkQueue stash;
@@ -68,6 +76,11 @@ final class UringStream implements CompletionHandler {
     /** {@return the token of op {@code op} of this connection} (tests) */
     long token(int op) {
         return t.token(slot, op);
+    }
+
+    /** {@return whether a {@code CONNECT} SQE is in flight} (tests) */
+    boolean connectInFlight() {
+        return connectAddress != null;
     }
 
     /** {@return ops in flight} (tests) */
@@ -300,6 +313,28 @@ final class UringStream implements CompletionHandler {
 
     // ------------------------------------------------------------------ connect
 
+    /** {@return whether connects on this reactor are {@code CONNECT} SQEs} */
+    static boolean connectsByRing(NetContext ctx) {
+        return ctx.transport != null && ctx.transport.supports(Ring.OP_CONNECT);
+    }
+
+    /**
+     * A client connect as an {@code IORING_OP_CONNECT} SQE; its CQE ends it
+     * ({@link Connector#onConnectCompleted}) with 0 or the connect's {@code -errno}, so neither
+     * {@code connect(2)} nor {@code getsockopt(SO_ERROR)} is called. The sockaddr lives in a send
+     * block (no send can be in flight before the connection opens) until the CQE, whatever the
+     * kernel version copies it at. A close (the connect timer's) cancels it and waits for its CQE.
+     */
+    void submitConnect(InetSocketAddress address) {
+        if (!beginOp()) {
+            return;
+        }
+        MemorySegment b = ctx.acquireSendBlock();
+        int len = SockAddr.encode(address, b);
+        t.ring().prepConnect(t.sqe(), c.fd, b.address(), len, t.token(slot, OP_CONNECT));
+        connectAddress = b;
+    }
+
     /** A client connect in progress: one poll for writability ends it (the connector reads SO_ERROR). */
     void pollConnect() {
         if (!beginOp()) {
@@ -345,6 +380,17 @@ final class UringStream implements CompletionHandler {
                         }
                     }
                 }
+                case OP_CONNECT -> {
+                    ctx.releaseSendBlock(connectAddress);
+                    connectAddress = null;
+                    if (!closing && !c.isClosed() && c.connector != null) {
+                        if (res == -EINPROGRESS || res == -EALREADY) {
+                            pollConnect(); // the op ran where it could not wait (io-wq): poll as before
+                        } else {
+                            c.connector.onConnectCompleted(res);
+                        }
+                    }
+                }
                 case OP_SHUTDOWN -> {
                     if (!closing && !c.isClosed()) {
                         c.uringOutputShut(res);
@@ -376,6 +422,9 @@ final class UringStream implements CompletionHandler {
         }
         if (pollArmed) {
             cancel(OP_POLL, true);
+        }
+        if (connectAddress != null) {
+            cancel(OP_CONNECT, true);
         }
     }
 

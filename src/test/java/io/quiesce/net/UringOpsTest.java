@@ -2,6 +2,7 @@ package io.quiesce.net;
 
 import io.quiesce.reactor.Reactor;
 import io.quiesce.reactor.ReactorGroup;
+import io.quiesce.reactor.ReactorStats;
 import io.quiesce.reactor.UringTesting;
 import io.quiesce.testing.NoFdLeaks;
 import io.quiesce.uring.Ring;
@@ -13,9 +14,17 @@ import org.junit.jupiter.api.extension.ExtendWith;
 import java.io.InputStream;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.net.ConnectException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
 import java.net.Socket;
+import java.net.SocketTimeoutException;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
@@ -158,6 +167,121 @@ class UringOpsTest {
             assertEquals(-1, peer.getInputStream().read(), "the peer sees the FIN");
             peer.getOutputStream().write("after".getBytes());
             assertEquals("after", keeper.reads.poll(WAIT_SECONDS, TimeUnit.SECONDS));
+        }
+    }
+
+    // ------------------------------------------------------------------ connect
+
+    private record Started(TcpConnection connection, boolean connectSqe, int ops) {}
+
+    /** Starts a client connect on the reactor thread; {@return the connection and whether a CONNECT SQE is in flight} */
+    private static Started startConnect(Reactor r, InetSocketAddress to, Duration timeout, ConnectionHandler handler,
+                                        CompletableFuture<Connection> future) throws Exception {
+        return on(r, () -> {
+            TcpConnection c = Connector.start(NetContext.of(r), to, ConnectionOptions.defaults(), timeout, handler, future);
+            return new Started(c, c != null && c.uring.connectInFlight(), c == null ? 0 : c.uring.opsInFlight());
+        });
+    }
+
+    /** A client connect is one {@code CONNECT} SQE (no poll, no {@code getsockopt}); it opens and echoes. */
+    @Test
+    void aConnectIsAConnectSqeAndOpens() throws Exception {
+        Reactor r = start(o -> o);
+        try (Server server = Server.bind(group, loopback(0), () -> new UringTransportTest.Echo(new LinkedBlockingQueue<>()))) {
+            var keeper = new Keeper();
+            var future = new CompletableFuture<Connection>();
+            Started s = startConnect(r, loopback(server.port()), Duration.ofSeconds(WAIT_SECONDS), keeper, future);
+            assertTrue(s.connectSqe(), "the connect is an SQE");
+            assertEquals(1, s.ops(), "one op: the CONNECT, holding the handle");
+            Connection c = await(future);
+            assertSame(s.connection(), c);
+            assertTrue(c.write("ping".getBytes()));
+            assertEquals("ping", keeper.reads.poll(WAIT_SECONDS, TimeUnit.SECONDS), "the echo came back");
+            assertFalse(on(r, () -> s.connection().uring.connectInFlight()));
+            c.close();
+            await(c.closeFuture());
+        }
+    }
+
+    /** A refused connect fails as on epoll: a {@link ConnectException} naming {@code connect} and ECONNREFUSED. */
+    @Test
+    void aRefusedConnectIsAConnectException() throws Exception {
+        Reactor r = start(o -> o);
+        int port;
+        try (ServerSocket closed = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            port = closed.getLocalPort(); // closed again: nothing listens there
+        }
+        var future = new CompletableFuture<Connection>();
+        Started s = startConnect(r, loopback(port), Duration.ofSeconds(WAIT_SECONDS), new Keeper(), future);
+        assertTrue(s.connectSqe());
+        var e = assertThrows(ExecutionException.class, () -> future.get(WAIT_SECONDS, TimeUnit.SECONDS));
+        assertInstanceOf(ConnectException.class, e.getCause(), () -> "got " + e.getCause());
+        assertTrue(e.getCause().getMessage().contains("connect") && e.getCause().getMessage().contains("ECONNREFUSED"),
+                e.getCause().getMessage());
+        await(s.connection().closeFuture());
+    }
+
+    /**
+     * The connect timer cancels the {@code CONNECT} SQE ({@code ASYNC_CANCEL} by token) and the
+     * close waits for its CQE: when the fd is released no op is in flight, and the future fails
+     * with a {@link SocketTimeoutException}. The peer is a listener whose accept queue is full,
+     * so the kernel drops the SYNs and the handshake never ends.
+     */
+    @Test
+    void theConnectTimeoutCancelsTheConnectSqeAndTheCloseWaitsForItsCqe() throws Exception {
+        Reactor r = start(o -> o);
+        try (ServerSocket full = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            var fillers = new ArrayList<Socket>();
+            try {
+                fillAcceptQueue(full, fillers);
+                long cancelsBefore = r.stats().get(ReactorStats.Counter.URING_CANCELS);
+                var future = new CompletableFuture<Connection>();
+                var opsAtRelease = new CompletableFuture<Integer>();
+                Started s = startConnect(r, loopback(full.getLocalPort()), Duration.ofMillis(200), new Keeper(), future);
+                assertTrue(s.connectSqe());
+                on(r, () -> s.connection().handle().closeFuture()
+                        .thenRun(() -> opsAtRelease.complete(s.connection().uring.opsInFlight())));
+                var e = assertThrows(ExecutionException.class, () -> future.get(WAIT_SECONDS, TimeUnit.SECONDS));
+                assertInstanceOf(SocketTimeoutException.class, e.getCause(), () -> "got " + e.getCause());
+                assertEquals(0, await(opsAtRelease), "the CONNECT's CQE was reaped before close(fd)");
+                assertEquals(cancelsBefore + 1, r.stats().get(ReactorStats.Counter.URING_CANCELS),
+                        "the CONNECT was cancelled");
+            } finally {
+                for (Socket f : fillers) {
+                    f.close();
+                }
+            }
+        }
+    }
+
+    /** Connects until one does not complete: the accept queue of {@code full} is then full (bounded). */
+    private static void fillAcceptQueue(ServerSocket full, List<Socket> fillers) throws Exception {
+        for (int i = 0; i < 16; i++) {
+            Socket f = new Socket();
+            fillers.add(f);
+            try {
+                f.connect(full.getLocalSocketAddress(), 300);
+            } catch (SocketTimeoutException e) {
+                return; // this SYN was dropped: so will the next ones be
+            }
+        }
+        fail("the accept queue of a backlog-1 listener never filled");
+    }
+
+    /** Where the kernel lacks {@code IORING_OP_CONNECT}, a connect is {@code connect(2)} and a poll, as before. */
+    @Test
+    void withoutTheConnectOpAConnectIsTheSyscallAndAPoll() throws Exception {
+        Reactor r = start(o -> o.withProbeView(p -> p.without(Ring.OP_CONNECT)));
+        try (Server server = Server.bind(group, loopback(0), () -> new UringTransportTest.Echo(new LinkedBlockingQueue<>()))) {
+            var keeper = new Keeper();
+            var future = new CompletableFuture<Connection>();
+            Started s = startConnect(r, loopback(server.port()), Duration.ofSeconds(WAIT_SECONDS), keeper, future);
+            assertFalse(s.connectSqe(), "no CONNECT SQE");
+            Connection c = await(future);
+            assertTrue(c.write("ping".getBytes()));
+            assertEquals("ping", keeper.reads.poll(WAIT_SECONDS, TimeUnit.SECONDS));
+            c.close();
+            await(c.closeFuture());
         }
     }
 }
