@@ -65,6 +65,9 @@ final class UringStream implements CompletionHandler {
     private ChunkQueue stash;
     private boolean stashedEnd;
     private boolean stashTaskQueued;
+    /** The receive budget: the ring's round these bytes were delivered in. */
+    private int budgetRound;
+    private int budgetUsed;
 
     UringStream(TcpConnection c, NetContext ctx) {
         this.c = c;
@@ -151,7 +154,10 @@ final class UringStream implements CompletionHandler {
                 if (!closing && !c.readsEnded()) {
                     MemorySegment data = ctx.bufferSlice(bid, res);
                     if (paused || stash != null && !stash.isEmpty()) {
-                        stash().append(data); // delivered in order on resume
+                        stash().append(data); // delivered in order on resume (or by the task queued)
+                    } else if (overBudget(res)) {
+                        stash().append(data);
+                        scheduleStash(); // after the other owners' CQEs of this round
                     } else {
                         c.uringRead(data);
                     }
@@ -184,6 +190,30 @@ final class UringStream implements CompletionHandler {
         } else if (!closing) {
             c.fail(Errno.socketException("recv", c.fd, -res));
         }
+    }
+
+    /**
+     * The read budget on completions: {@code readBudget} bytes per connection per round (one
+     * dispatch of the ring's CQEs), as the epoll read path reads at most that much per wake-up.
+     * The receive that crosses it is delivered; the connection's later CQEs of the same round are
+     * copied to the stash and delivered from a task, which runs after every other owner's CQEs of
+     * the round and before the next enter. The multishot receive stays armed (a cancel and re-arm
+     * would cost two SQEs and lose the kernel's poll), so the copy is the price of fairness, and
+     * only a connection that has had its budget pays it.
+     *
+     * @return whether {@code n} more bytes must wait for the others
+     */
+    private boolean overBudget(int n) {
+        int round = t.round();
+        if (round != budgetRound) {
+            budgetRound = round;
+            budgetUsed = 0;
+        }
+        if (budgetUsed >= c.options.readBudget()) {
+            return true;
+        }
+        budgetUsed += Math.min(n, Integer.MAX_VALUE - budgetUsed);
+        return false;
     }
 
     /**

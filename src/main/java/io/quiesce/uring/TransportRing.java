@@ -112,6 +112,8 @@ public final class TransportRing implements AutoCloseable {
     private int[] cqeRes = new int[256];
     private int[] cqeFlags = new int[256];
     private int cqeCount;
+    /** Dispatch passes so far: owners that ration work per round compare it. */
+    private int rounds;
 
     // counters (single writer: the ring's thread)
     private long enters;
@@ -468,6 +470,7 @@ public final class TransportRing implements AutoCloseable {
      * @return the CQEs delivered
      */
     public int dispatch() {
+        rounds++;
         RuntimeException failure = null;
         int delivered = 0;
         int n = cqeCount;
@@ -494,6 +497,14 @@ public final class TransportRing implements AutoCloseable {
             throw failure;
         }
         return delivered;
+    }
+
+    /**
+     * {@return the number of the current (or last) {@link #dispatch} pass} A CQE handed over in
+     * one pass sees one value: an owner rations what it takes per round by it (the receive budget).
+     */
+    public int round() {
+        return rounds;
     }
 
     /** {@return CQEs waiting for {@link #dispatch}} */

@@ -284,4 +284,99 @@ class UringOpsTest {
             await(c.closeFuture());
         }
     }
+
+    // ------------------------------------------------------------------ read budget
+
+    /**
+     * {@code readBudget} on completions: connection A's peer sends 64 KiB, then B's peer 10 bytes,
+     * while the reactor is held in a task, so the next enter reaps A's many receive CQEs (4 KiB
+     * buffers) ahead of B's one in a single round. With a budget of 4 KiB, B's bytes are handed
+     * over after at most 8 KiB of A's (the receive that crosses the budget, rounded up to a
+     * buffer), not after all of A's; and A still gets every byte, in order. The order of
+     * deliveries is what is counted, never time.
+     */
+    @Test
+    void aFastSenderDoesNotStarveASecondConnectionWithinARound() throws Exception {
+        int buffer = 4096;
+        Reactor r = start(o -> o.withBuffers(64, buffer));
+        int budget = buffer;
+        var options = ServerOptions.defaults().withConnection(ConnectionOptions.builder().readBudget(budget).build());
+        record Delivery(TcpConnection c, int bytes) {}
+        var order = new ArrayList<Delivery>(); // reactor thread only
+        var opened = new LinkedBlockingQueue<TcpConnection>();
+        var received = new java.util.IdentityHashMap<TcpConnection, java.io.ByteArrayOutputStream>();
+        try (Server server = Server.bind(group, loopback(0), options, () -> new ConnectionHandler() {
+                 @Override
+                 public void onOpen(Connection c) {
+                     received.put((TcpConnection) c, new java.io.ByteArrayOutputStream());
+                     opened.add((TcpConnection) c);
+                 }
+
+                 @Override
+                 public void onRead(Connection c, MemorySegment data) {
+                     order.add(new Delivery((TcpConnection) c, (int) data.byteSize()));
+                     received.get(c).writeBytes(data.toArray(ValueLayout.JAVA_BYTE));
+                 }
+             });
+             Socket peerA = connect(server);
+             Socket peerB = connect(server)) {
+            TcpConnection a = opened.poll(WAIT_SECONDS, TimeUnit.SECONDS);
+            TcpConnection b = opened.poll(WAIT_SECONDS, TimeUnit.SECONDS);
+            assertNotNull(b);
+            if (a.remoteAddress().getPort() != peerA.getLocalPort()) { // accepted in the other order
+                TcpConnection t = a;
+                a = b;
+                b = t;
+            }
+            for (int i = 0; i < 3; i++) {
+                on(r, () -> null); // both receives armed and submitted
+            }
+            int size = 64 * 1024;
+            byte[] data = new byte[size];
+            for (int i = 0; i < size; i++) {
+                data[i] = (byte) (i * 13 + (i >>> 9));
+            }
+            var hold = new java.util.concurrent.CountDownLatch(1);
+            var held = new java.util.concurrent.CountDownLatch(1);
+            r.execute(() -> {
+                held.countDown();
+                try {
+                    hold.await(WAIT_SECONDS, TimeUnit.SECONDS); // the test holds the reactor while the peers send
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            await(held);
+            try {
+                peerA.getOutputStream().write(data); // loopback: in A's receive queue when write returns
+                peerB.getOutputStream().write("B's 10 b.".getBytes());
+            } finally {
+                hold.countDown();
+            }
+            TcpConnection fa = a;
+            TcpConnection fb = b;
+            eventually("every byte arrived", () -> {
+                try {
+                    return on(r, () -> received.get(fa).size() == size && received.get(fb).size() == 9);
+                } catch (Exception e) {
+                    throw new AssertionError(e);
+                }
+            });
+            var result = on(r, () -> {
+                long aBeforeB = 0;
+                int aDeliveries = 0;
+                for (Delivery d : order) {
+                    if (d.c() == fb) {
+                        break;
+                    }
+                    aBeforeB += d.bytes();
+                    aDeliveries++;
+                }
+                return new long[] {aBeforeB, aDeliveries, order.size()};
+            });
+            assertTrue(result[0] <= 2L * buffer,
+                    "B waited for " + result[0] + " bytes of A in " + result[1] + " deliveries (of " + result[2] + ")");
+            assertArrayEquals(data, on(r, () -> received.get(fa).toByteArray()), "A: every byte, in order");
+        }
+    }
 }
