@@ -379,4 +379,63 @@ class UringOpsTest {
             assertArrayEquals(data, on(r, () -> received.get(fa).toByteArray()), "A: every byte, in order");
         }
     }
+
+    // ------------------------------------------------------------------ receive buffers
+
+    /**
+     * The group option sizes each reactor's provided-buffer ring: with 4 buffers of 4 KiB, a 64 KiB
+     * burst arrives in receives of at most 4 KiB (with the default 16 KiB buffers some would be
+     * larger), every byte in order.
+     */
+    @Test
+    void theGroupOptionSizesTheReceiveBuffers() throws Exception {
+        group = ReactorGroup.start(ReactorGroup.Options.defaults().withThreads(1).withThreadNamePrefix("uring-ops-")
+                .withIo(ReactorGroup.Io.URING).withUringBuffers(4, 4096));
+        Reactor r = group.reactor(0);
+        assertEquals(ReactorGroup.Io.URING, r.io());
+        var largest = new java.util.concurrent.atomic.AtomicLong();
+        var received = new java.io.ByteArrayOutputStream(); // reactor thread only
+        try (Server server = Server.bind(group, loopback(0), () -> new ConnectionHandler() {
+                 @Override
+                 public void onRead(Connection c, MemorySegment data) {
+                     largest.accumulateAndGet(data.byteSize(), Math::max);
+                     received.writeBytes(data.toArray(ValueLayout.JAVA_BYTE));
+                 }
+             });
+             Socket peer = connect(server)) {
+            int size = 64 * 1024;
+            byte[] data = new byte[size];
+            for (int i = 0; i < size; i++) {
+                data[i] = (byte) (i * 5 + (i >>> 11));
+            }
+            peer.getOutputStream().write(data);
+            eventually("every byte arrived", () -> {
+                try {
+                    return on(r, received::size) == size;
+                } catch (Exception e) {
+                    throw new AssertionError(e);
+                }
+            });
+            assertEquals(4, on(r, () -> NetContext.of(r).transport.buffers().count()));
+            assertTrue(largest.get() <= 4096, "receives of at most one 4 KiB buffer: " + largest.get());
+            assertArrayEquals(data, on(r, received::toByteArray));
+        }
+    }
+
+    /** The buffer options are checked with messages that say what is wrong. */
+    @Test
+    void theBufferOptionsAreChecked() {
+        var o = ReactorGroup.Options.defaults();
+        assertEquals(512, o.uringBuffers());
+        assertEquals(16 * 1024, o.uringBufferSize());
+        assertEquals(256, o.withUringBuffers(256, 4096).uringBuffers());
+        for (int[] bad : new int[][] {{0, 4096}, {3, 4096}, {1 << 16, 4096}, {-2, 4096}}) {
+            var e = assertThrows(IllegalArgumentException.class, () -> o.withUringBuffers(bad[0], bad[1]));
+            assertEquals("uringBuffers must be a power of two from 1 to 32768: " + bad[0], e.getMessage());
+        }
+        for (int size : new int[] {0, 1023, (1 << 20) + 1}) {
+            var e = assertThrows(IllegalArgumentException.class, () -> o.withUringBuffers(512, size));
+            assertEquals("uringBufferSize must be from 1024 to 1048576 bytes: " + size, e.getMessage());
+        }
+    }
 }
