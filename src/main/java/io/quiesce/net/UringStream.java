@@ -32,7 +32,14 @@ import java.net.InetSocketAddress;
  * when the ring runs dry (counted and re-armed at once: the buffers of this round are back by the
  * next enter, so it never stalls), with 0 at end of stream, with an error, or with
  * {@code ECANCELED} after a pause. Data already received when a pause takes effect is kept
- * (copied) and handed over, in order, on resume.
+ * (copied) and handed over, in order, on resume. {@code readBudget} holds per round of CQEs
+ * ({@link #overBudget}): what a connection receives past it in one round is kept the same way
+ * and handed over by a task, after the other connections' CQEs of the round.
+ *
+ * <p><b>Half-close and connect.</b> {@code shutdownOutput()} is a {@code SHUTDOWN} SQE once the
+ * queue is empty and no send is in flight ({@link #submitShutdown}); a client connect is a
+ * {@code CONNECT} SQE ({@link #submitConnect}). Both hold the handle like the other ops; where
+ * the kernel lacks the opcode, {@code shutdown(2)} and {@code connect(2)} plus a poll are used.
  */
 final class UringStream implements CompletionHandler {
     static final int OP_RECV = 1;

@@ -29,10 +29,15 @@ import java.util.function.UnaryOperator;
  *
  * <p><b>Order of a round</b> ({@link #await}): the provided buffers recycled since the last round
  * are published, the wait is re-armed if its CQE was reaped, one enter submits and waits, and
- * every CQE is copied out of the ring; {@link #dispatch} then hands them to their owners. The
+ * every CQE is copied out of the ring; {@link #dispatch} then hands them to their owners (one
+ * dispatch is one {@link #round()}, the unit an owner rations its receives by). The
  * epoll events array is written by the kernel only inside the enter (with {@code DEFER_TASKRUN};
  * without it, when the wait completes, which happens only while the wait is in flight — between
  * rounds' dispatch, never while the caller reads the events of a completed one).
+ *
+ * <p><b>Probe.</b> The ops the transport cannot do without are checked when it opens; the
+ * optional ones ({@code SHUTDOWN}, {@code CONNECT}) are asked for with {@link #supports}, and
+ * their owners use the plain system call where one is missing.
  *
  * <p>One thread — the one that opened it — for its whole life.
  */
