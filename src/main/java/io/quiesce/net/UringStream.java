@@ -465,6 +465,31 @@ final class UringStream implements CompletionHandler {
         }
     }
 
+    /**
+     * The ring failed and is gone: none of this connection's CQEs will come, so its ops count as
+     * ended (the send block goes back, the handle's reference is dropped) and nothing new starts;
+     * the close the reactor's failure began can finish.
+     */
+    @Override
+    public void ringLost() {
+        closing = true;
+        recvArmed = false;
+        sendInFlight = false;
+        pollArmed = false;
+        if (sendBlock != null) {
+            ctx.releaseSendBlock(sendBlock);
+            sendBlock = null;
+        }
+        if (connectAddress != null) {
+            ctx.releaseSendBlock(connectAddress);
+            connectAddress = null;
+        }
+        if (opsInFlight > 0) {
+            opsInFlight = 0;
+            c.handle().release();
+        }
+    }
+
     /** The fd is released (no op in flight): the slot goes back, and the stash is freed. */
     void released() {
         freeStash();

@@ -338,8 +338,12 @@ public final class Reactor implements Executor {
                 loop();
             } catch (Throwable t) {
                 failure = t;
-                LOG.log(System.Logger.Level.ERROR, "reactor " + index + " failed; closing its "
-                        + table.open() + " handles and " + closes.size() + " pending closes", t);
+                try {
+                    LOG.log(System.Logger.Level.ERROR, "reactor " + index + " failed; closing its "
+                            + table.open() + " handles and " + closes.size() + " pending closes", t);
+                } catch (Throwable unloggable) {
+                    // the logger failed too (e.g. it needed an fd and none was free): close anyway
+                }
             }
             stopping.drainAfterStop(failure);
             closes.exit();
