@@ -29,10 +29,15 @@ import java.util.function.UnaryOperator;
  *
  * <p><b>Order of a round</b> ({@link #await}): the provided buffers recycled since the last round
  * are published, the wait is re-armed if its CQE was reaped, one enter submits and waits, and
- * every CQE is copied out of the ring; {@link #dispatch} then hands them to their owners. The
+ * every CQE is copied out of the ring; {@link #dispatch} then hands them to their owners (one
+ * dispatch is one {@link #round()}, the unit an owner rations its receives by). The
  * epoll events array is written by the kernel only inside the enter (with {@code DEFER_TASKRUN};
  * without it, when the wait completes, which happens only while the wait is in flight — between
  * rounds' dispatch, never while the caller reads the events of a completed one).
+ *
+ * <p><b>Probe.</b> The ops the transport cannot do without are checked when it opens; the
+ * optional ones ({@code SHUTDOWN}, {@code CONNECT}) are asked for with {@link #supports}, and
+ * their owners use the plain system call where one is missing.
  *
  * <p><b>A ring that fails</b> (an enter refused for a reason no retry mends: its fd closed or
  * replaced, say) is {@linkplain #lost() lost}; {@link #abandon} then tears it down and tells every
@@ -99,6 +104,7 @@ public final class TransportRing implements AutoCloseable {
             "SENDMSG", "ASYNC_CANCEL", "POLL_ADD"};
 
     private final Ring ring;
+    private final Probe probe;
     private final BufferRing buffers;
     private final int epfd;
     private final MemorySegment enterArg;
@@ -123,6 +129,8 @@ public final class TransportRing implements AutoCloseable {
     private int[] cqeRes = new int[256];
     private int[] cqeFlags = new int[256];
     private int cqeCount;
+    /** Dispatch passes so far: owners that ration work per round compare it. */
+    private int rounds;
 
     // counters (single writer: the ring's thread)
     private long enters;
@@ -138,8 +146,10 @@ public final class TransportRing implements AutoCloseable {
     /** Buffers recycled since the last publish. */
     private int recycled;
 
-    private TransportRing(Ring ring, BufferRing buffers, Arena arena, int epfd, MemorySegment events, int maxEvents) {
+    private TransportRing(Ring ring, Probe probe, BufferRing buffers, Arena arena, int epfd, MemorySegment events,
+                          int maxEvents) {
         this.ring = ring;
+        this.probe = probe;
         this.buffers = buffers;
         this.epfd = epfd;
         this.enterArg = arena.allocate(io_uring_getevents_arg.layout());
@@ -188,7 +198,7 @@ public final class TransportRing implements AutoCloseable {
             } catch (SyscallException e) {
                 throw new EpollBatch.UnavailableException("io_uring provided-buffer ring refused: " + e.getMessage(), e);
             }
-            return new TransportRing(ring, buffers, arena, epfd, events, maxEvents);
+            return new TransportRing(ring, probe, buffers, arena, epfd, events, maxEvents);
         } catch (SyscallException e) {
             ring.close();
             throw new EpollBatch.UnavailableException("io_uring probe refused: " + e.getMessage(), e);
@@ -272,6 +282,16 @@ public final class TransportRing implements AutoCloseable {
     /** {@return the ring, for its {@code prep*} methods} */
     public Ring ring() {
         return ring;
+    }
+
+    /**
+     * {@return whether the kernel supports {@code opcode}, as the probe (and the options' probe
+     * view) reported it} For the optional ops ({@link Ring#OP_SHUTDOWN}, {@link Ring#OP_CONNECT}),
+     * whose owners fall back to the plain syscall where one is missing; the ops the transport
+     * cannot do without were checked by {@link #open}.
+     */
+    public boolean supports(int opcode) {
+        return probe.supports(opcode);
     }
 
     /** {@return the provided receive buffers} */
@@ -526,6 +546,7 @@ public final class TransportRing implements AutoCloseable {
      * @return the CQEs delivered
      */
     public int dispatch() {
+        rounds++;
         Throwable failure = null;
         int delivered = 0;
         int n = cqeCount;
@@ -555,6 +576,14 @@ public final class TransportRing implements AutoCloseable {
             throw e;
         }
         return delivered;
+    }
+
+    /**
+     * {@return the number of the current (or last) {@link #dispatch} pass} A CQE handed over in
+     * one pass sees one value: an owner rations what it takes per round by it (the receive budget).
+     */
+    public int round() {
+        return rounds;
     }
 
     /** {@return CQEs waiting for {@link #dispatch}} */

@@ -6,7 +6,7 @@ import io.quiesce.uring.TransportRing;
 public final class UringTesting {
     private UringTesting() {}
 
-    /** Sets the options reactors started from now on use; {@return the previous ones, to restore} */
+    /** Sets the options reactors started from now on use (null: the group's); {@return the previous ones, to restore} */
     public static TransportRing.Options transportOptions(TransportRing.Options options) {
         TransportRing.Options before = Reactor.transportOptions;
         Reactor.transportOptions = options;
