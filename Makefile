@@ -29,6 +29,10 @@ ARGS ?=
 CLOSES ?= 100000
 STRESS_SECS ?= 30
 STRESS_SEED ?=
+# then the network random schedule (real TCP, every backend): seconds per backend (0: one round)
+# and the backends; STRESS_SEED=S replays its rounds too
+NET_SECS ?= 10
+NET_IO ?= epoll,batch,uring
 
 .PHONY: help test test-batch run bench bindings stress echo demo compare syscalls clean build mutation
 
@@ -38,7 +42,7 @@ help:
 	@echo "make echo      the echo server on 127.0.0.1:7007 (PORT=, THREADS=, IO=epoll|batch|uring)"
 	@echo "make demo      the syscall-layer demo"
 	@echo "make bench     JMH micro-benchmarks (ARGS='-f 1 Syscall' to choose)"
-	@echo "make stress    close-race torture + random schedule (CLOSES=$(CLOSES) STRESS_SECS=$(STRESS_SECS) STRESS_SEED=)"
+	@echo "make stress    close-race torture + random schedule + network schedule (CLOSES=$(CLOSES) STRESS_SECS=$(STRESS_SECS) NET_SECS=$(NET_SECS) NET_IO=$(NET_IO) STRESS_SEED=)"
 	@echo "make mutation  PIT mutation testing of io.quiesce.reactor (minutes; report in target/pit-reports)"
 	@echo "make compare   side-by-side benchmark vs Netty (epoll, io_uring), NIO and C (ROUNDS= SECS= PIN=1 SERVERS=)"
 	@echo "make syscalls  syscalls per echoed message of each server (SECS= SERVERS= SYSCALL_TOOL=perf|strace)"
@@ -75,7 +79,10 @@ bench: build
 	$(JAVA) $(JVM_OPTS) -cp $(RUN_CP) org.openjdk.jmh.Main -rf json -rff target/jmh-result.json $(ARGS)
 
 stress: build
-	@$(JAVA) $(JVM_OPTS) -ea -cp $(RUN_CP) io.quiesce.reactor.CloseRaceStress "$(CLOSES)" "$(STRESS_SECS)" "$(STRESS_SEED)"
+	@s=0; \
+	$(JAVA) $(JVM_OPTS) -ea -cp $(RUN_CP) io.quiesce.reactor.CloseRaceStress "$(CLOSES)" "$(STRESS_SECS)" "$(STRESS_SEED)" || s=1; \
+	$(JAVA) $(JVM_OPTS) -ea -cp $(RUN_CP) io.quiesce.net.NetScheduleStress "$(NET_SECS)" "$(STRESS_SEED)" "$(NET_IO)" || s=1; \
+	exit $$s
 
 # PIT on io.quiesce.reactor.* with the reactor tests (profile "mutation" in pom.xml: 2 threads,
 # stress-tagged tests excluded). Report: target/pit-reports/index.html and mutations.xml.

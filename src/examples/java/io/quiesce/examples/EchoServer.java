@@ -37,8 +37,7 @@ public final class EchoServer {
 
     public static void main(String[] argv) throws Exception {
         Args args = Args.parse(argv, 7007);
-        ReactorGroup group = ReactorGroup.start(ReactorGroup.Options.defaults().withThreads(args.threads())
-                .withThreadNamePrefix("echo-").withIo(args.io()));
+        ReactorGroup group = ReactorGroup.start(args.groupOptions("echo-"));
         Server server = Server.bind(group, new InetSocketAddress("127.0.0.1", args.port()), () -> ECHO);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             server.close();

@@ -58,8 +58,7 @@ public final class HttpServer {
 
     public static void main(String[] argv) throws Exception {
         Args args = Args.parse(argv, 8080);
-        ReactorGroup group = ReactorGroup.start(ReactorGroup.Options.defaults().withThreads(args.threads())
-                .withThreadNamePrefix("http-").withIo(args.io()));
+        ReactorGroup group = ReactorGroup.start(args.groupOptions("http-"));
         PrometheusMeterRegistry registry = metricsRegistry(group);
         Server server = start(group, new InetSocketAddress("127.0.0.1", args.port()), Timeouts.defaults(),
                 registry::scrape);

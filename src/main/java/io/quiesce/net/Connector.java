@@ -14,8 +14,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 /**
- * A client connect in progress, reactor thread only: the non-blocking {@code connect(2)}, its
- * future and its timer. It lives from the {@code connect} until the socket is writable (the
+ * A client connect in progress, reactor thread only: the non-blocking {@code connect(2)} (or
+ * the io_uring transport's {@code CONNECT} SQE), its future and its timer. It lives from the {@code connect} until the socket is writable (the
  * kernel's signal that the handshake ended, {@code SO_ERROR} saying how) or the connection closes;
  * an accepted connection never has one.
  *
@@ -35,27 +35,36 @@ final class Connector implements Runnable {
         this.future = future;
     }
 
-    /** Starts a non-blocking connect; {@code future} gets the connection or why there is none. */
-    static void start(NetContext ctx, InetSocketAddress address, ConnectionOptions options, Duration timeout,
+    /**
+     * Starts a non-blocking connect; {@code future} gets the connection or why there is none. On
+     * the io_uring transport it is an {@code IORING_OP_CONNECT} SQE where the kernel has it
+     * ({@link UringStream#submitConnect}), else {@code connect(2)} and a poll for writability.
+     *
+     * @return the connection being connected (tests look at it), or null if none was made
+     */
+    static TcpConnection start(NetContext ctx, InetSocketAddress address, ConnectionOptions options, Duration timeout,
             ConnectionHandler handler, CompletableFuture<Connection> future) {
         Syscalls sys = ctx.sys;
         int fd = sys.socket(SockAddr.family(address), Syscalls.SOCK_STREAM | Syscalls.SOCK_NONBLOCK, 0);
         if (fd < 0) {
             future.completeExceptionally(Errno.socketException("socket", -1, -fd));
-            return;
+            return null;
         }
-        int r;
+        boolean byRing = UringStream.connectsByRing(ctx);
+        int r = -Errno.EINPROGRESS;
         try {
             NetContext.applySocketOptions(sys, fd, options);
-            int len = SockAddr.encode(address, ctx.sockAddr);
-            r = sys.connect(fd, ctx.sockAddr, len);
-            if (r < 0 && r != -Errno.EINPROGRESS && r != -Errno.EINTR) {
-                throw Errno.socketException("connect", fd, -r);
+            if (!byRing) {
+                int len = SockAddr.encode(address, ctx.sockAddr);
+                r = sys.connect(fd, ctx.sockAddr, len);
+                if (r < 0 && r != -Errno.EINPROGRESS && r != -Errno.EINTR) {
+                    throw Errno.socketException("connect", fd, -r);
+                }
             }
         } catch (IOException | RuntimeException e) {
             sys.close(fd);
             future.completeExceptionally(e);
-            return;
+            return null;
         }
         TcpConnection c;
         try {
@@ -63,21 +72,24 @@ final class Connector implements Runnable {
         } catch (ClosedHandleException e) {
             sys.close(fd);
             future.completeExceptionally(e);
-            return;
+            return null;
         }
         var k = new Connector(c, address, timeout, future);
         c.connector = k;
         c.outgoing = true;
         if (r == 0) { // loopback can connect at once
             k.established();
-            return;
+            return c;
         }
-        if (c.uring != null) {
+        if (byRing) {
+            c.uring.submitConnect(address);
+        } else if (c.uring != null) {
             c.uring.pollConnect(); // io_uring: the socket is not in epoll; a poll says when it is writable
         }
         if (timeout.isPositive()) {
             k.timer = ctx.reactor.schedule(timeout.toNanos(), TimeUnit.NANOSECONDS, k);
         }
+        return c;
     }
 
     /**
@@ -97,6 +109,18 @@ final class Connector implements Runnable {
         }
         established();
         return !c.isClosed();
+    }
+
+    /**
+     * io_uring: the {@code CONNECT} SQE completed with {@code res}: 0 (connected) or
+     * {@code -errno}, mapped as the {@code SO_ERROR} of the epoll path is.
+     */
+    void onConnectCompleted(int res) {
+        if (res == 0) {
+            established();
+        } else {
+            c.fail(Errno.socketException("connect", c.fd, -res));
+        }
     }
 
     /** The handshake is done: the connection opens, then the future completes. */

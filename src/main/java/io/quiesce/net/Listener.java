@@ -145,7 +145,7 @@ final class Listener implements EventHandler {
             acceptBatch(h);
         } catch (Throwable t) {
             // Never let the reactor close the listener for a handler's exception: back off instead.
-            LOG.log(System.Logger.Level.WARNING, "accepting on " + spec.address() + " failed", t);
+            logDuringExhaustion("accepting on {0} failed: {1}", spec.address(), t);
             backOff(0);
         }
     }
@@ -218,6 +218,20 @@ final class Listener implements EventHandler {
     }
 
     /**
+     * A warning logged where no fd may be free: the logging backend may need one (the JDK's
+     * default formatter opens its time-zone data on first use) and then throws. That must neither
+     * close the listener nor stop the reactor, so a log that fails is dropped; the counters
+     * ({@link Server#stats()}) still say what happened.
+     */
+    private static void logDuringExhaustion(String format, Object... params) {
+        try {
+            LOG.log(System.Logger.Level.WARNING, format, params);
+        } catch (Throwable unloggable) {
+            // nothing left to report it with
+        }
+    }
+
+    /**
      * Stops accepting for a while.
      *
      * @param errno what accept4 said, or 0 for an exception
@@ -233,7 +247,7 @@ final class Listener implements EventHandler {
             count(NetStats.Counter.ACCEPT_BACKOFFS_EXHAUSTED);
         }
         if (errno != 0 && backoffLogged.compareAndSet(false, true)) {
-            LOG.log(System.Logger.Level.WARNING, "accept4 on {0}: {1} ({2}); not accepting for {3} ms at a "
+            logDuringExhaustion("accept4 on {0}: {1} ({2}); not accepting for {3} ms at a "
                     + "time until it clears (logged once; see Server.stats())", spec.address(),
                     Errno.name(errno), Errno.message(errno), TimeUnit.NANOSECONDS.toMillis(backoffNanos));
         }

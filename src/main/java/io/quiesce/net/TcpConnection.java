@@ -171,6 +171,7 @@ final class TcpConnection implements Connection, EventHandler {
     };
     private static final Pass URING_END_PASS = (c, ready) -> c.inputEnded();
     private static final Pass URING_SENT_PASS = (c, res) -> c.outbound.sendCompleted(res);
+    private static final Pass URING_SHUT_PASS = (c, res) -> c.outputShut(res);
 
     /** io_uring: a receive's bytes (a view of a provided buffer, valid during the call). */
     void uringRead(MemorySegment data) {
@@ -186,6 +187,11 @@ final class TcpConnection implements Connection, EventHandler {
     /** io_uring: the send in flight completed with {@code res} (bytes or {@code -errno}). */
     void uringSent(int res) {
         callbackPass(URING_SENT_PASS, res);
+    }
+
+    /** io_uring: the {@code SHUTDOWN} SQE completed with {@code res} (0 or {@code -errno}). */
+    void uringOutputShut(int res) {
+        callbackPass(URING_SHUT_PASS, res);
     }
 
     /**
@@ -297,13 +303,20 @@ final class TcpConnection implements Connection, EventHandler {
         }
         if (is(OUTPUT_SHUTTING) && !is(OUTPUT_SHUT)) {
             advance(OUTPUT_SHUT);
-            int r = sys.shutdown(fd, Syscalls.SHUT_WR);
-            if (r < 0 && r != -Errno.ENOTCONN) {
-                throw Errno.socketException("shutdown(SHUT_WR)", fd, -r);
+            if (uring != null && uring.submitShutdown()) {
+                return; // the SQE's completion goes on in outputShut
             }
-            if (is(INPUT_ENDED)) {
-                closeNow();
-            }
+            outputShut(sys.shutdown(fd, Syscalls.SHUT_WR));
+        }
+    }
+
+    /** The FIN went out ({@code r}: what {@code shutdown(SHUT_WR)} returned); a close may follow. */
+    private void outputShut(int r) throws IOException {
+        if (r < 0 && r != -Errno.ENOTCONN) {
+            throw Errno.socketException("shutdown(SHUT_WR)", fd, -r);
+        }
+        if (is(INPUT_ENDED)) {
+            closeNow();
         }
     }
 

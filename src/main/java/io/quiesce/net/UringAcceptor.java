@@ -112,6 +112,17 @@ final class UringAcceptor implements CompletionHandler, EventHandler {
         cancelAccept();
     }
 
+    /** The ring failed and is gone: the accept counts as ended, its reference is dropped, nothing re-arms. */
+    @Override
+    public void ringLost() {
+        closing = true;
+        armed = false;
+        if (opsInFlight > 0) {
+            opsInFlight = 0;
+            handle.release();
+        }
+    }
+
     @Override
     public void onEvent(Handle h, int ready) {
         // never in epoll

@@ -4,17 +4,20 @@ import io.quiesce.buffer.Chunk;
 import io.quiesce.buffer.ChunkQueue;
 import io.quiesce.reactor.Interest;
 import io.quiesce.sys.Errno;
+import io.quiesce.sys.raw.SockAddr;
 import io.quiesce.sys.raw.Syscalls;
 import io.quiesce.uring.CompletionHandler;
 import io.quiesce.uring.Ring;
 import io.quiesce.uring.TransportRing;
 
 import java.lang.foreign.MemorySegment;
+import java.net.InetSocketAddress;
 
 /**
  * The io_uring side of one {@link TcpConnection} (the {@code URING} transport), reactor thread
  * only: a multishot receive into the reactor's provided buffers, at most one send in flight, the
- * connect poll, and the cancels of a close.
+ * half-close ({@code SHUTDOWN}), the client connect ({@code CONNECT}, or a poll where the kernel
+ * lacks it), and the cancels of a close.
  *
  * <p><b>The close promise on completions.</b> Every SQE's {@code user_data} is this owner's
  * token (slot + generation + op), never the fd. While any op is in flight the connection holds
@@ -29,15 +32,26 @@ import java.lang.foreign.MemorySegment;
  * when the ring runs dry (counted and re-armed at once: the buffers of this round are back by the
  * next enter, so it never stalls), with 0 at end of stream, with an error, or with
  * {@code ECANCELED} after a pause. Data already received when a pause takes effect is kept
- * (copied) and handed over, in order, on resume.
+ * (copied) and handed over, in order, on resume. {@code readBudget} holds per round of CQEs
+ * ({@link #overBudget}): what a connection receives past it in one round is kept the same way
+ * and handed over by a task, after the other connections' CQEs of the round.
+ *
+ * <p><b>Half-close and connect.</b> {@code shutdownOutput()} is a {@code SHUTDOWN} SQE once the
+ * queue is empty and no send is in flight ({@link #submitShutdown}); a client connect is a
+ * {@code CONNECT} SQE ({@link #submitConnect}). Both hold the handle like the other ops; where
+ * the kernel lacks the opcode, {@code shutdown(2)} and {@code connect(2)} plus a poll are used.
  */
 final class UringStream implements CompletionHandler {
     static final int OP_RECV = 1;
     static final int OP_SEND = 2;
     static final int OP_CANCEL = 3;
     static final int OP_POLL = 4;
+    static final int OP_SHUTDOWN = 5;
+    static final int OP_CONNECT = 6;
     private static final int ENOBUFS = Errno.ENOBUFS;
     private static final int ECANCELED = TransportRing.ECANCELED;
+    private static final int EINPROGRESS = Errno.EINPROGRESS;
+    private static final int EALREADY = Errno.EALREADY;
     /** poll(2) bits equal the epoll ones for these ({@code POLLOUT}, {@code POLLERR}, {@code POLLHUP}). */
     private static final int CONNECT_POLL = Interest.WRITE | Interest.ERROR | Interest.HANGUP;
 
@@ -51,11 +65,16 @@ final class UringStream implements CompletionHandler {
     private boolean sendInFlight;
     private boolean sendWasGather;
     private MemorySegment sendBlock;
+    /** The {@code CONNECT} SQE's sockaddr (in a send block), alive until its CQE. */
+    private MemorySegment connectAddress;
     private boolean closing;
     /** Bytes received after a pause was asked for, before its cancel took effect; then the end. */
     private ChunkQueue stash;
     private boolean stashedEnd;
     private boolean stashTaskQueued;
+    /** The receive budget: the ring's round these bytes were delivered in. */
+    private int budgetRound;
+    private int budgetUsed;
 
     UringStream(TcpConnection c, NetContext ctx) {
         this.c = c;
@@ -67,6 +86,11 @@ final class UringStream implements CompletionHandler {
     /** {@return the token of op {@code op} of this connection} (tests) */
     long token(int op) {
         return t.token(slot, op);
+    }
+
+    /** {@return whether a {@code CONNECT} SQE is in flight} (tests) */
+    boolean connectInFlight() {
+        return connectAddress != null;
     }
 
     /** {@return ops in flight} (tests) */
@@ -137,7 +161,10 @@ final class UringStream implements CompletionHandler {
                 if (!closing && !c.readsEnded()) {
                     MemorySegment data = ctx.bufferSlice(bid, res);
                     if (paused || stash != null && !stash.isEmpty()) {
-                        stash().append(data); // delivered in order on resume
+                        stash().append(data); // delivered in order on resume (or by the task queued)
+                    } else if (overBudget(res)) {
+                        stash().append(data);
+                        scheduleStash(); // after the other owners' CQEs of this round
                     } else {
                         c.uringRead(data);
                     }
@@ -170,6 +197,30 @@ final class UringStream implements CompletionHandler {
         } else if (!closing) {
             c.fail(Errno.socketException("recv", c.fd, -res));
         }
+    }
+
+    /**
+     * The read budget on completions: {@code readBudget} bytes per connection per round (one
+     * dispatch of the ring's CQEs), as the epoll read path reads at most that much per wake-up.
+     * The receive that crosses it is delivered; the connection's later CQEs of the same round are
+     * copied to the stash and delivered from a task, which runs after every other owner's CQEs of
+     * the round and before the next enter. The multishot receive stays armed (a cancel and re-arm
+     * would cost two SQEs and lose the kernel's poll), so the copy is the price of fairness, and
+     * only a connection that has had its budget pays it.
+     *
+     * @return whether {@code n} more bytes must wait for the others
+     */
+    private boolean overBudget(int n) {
+        int round = t.round();
+        if (round != budgetRound) {
+            budgetRound = round;
+            budgetUsed = 0;
+        }
+        if (budgetUsed >= c.options.readBudget()) {
+            return true;
+        }
+        budgetUsed += Math.min(n, Integer.MAX_VALUE - budgetUsed);
+        return false;
     }
 
     /**
@@ -273,7 +324,53 @@ final class UringStream implements CompletionHandler {
         return sendWasGather ? "sendmsg" : "send";
     }
 
+    // ------------------------------------------------------------------ half-close
+
+    /**
+     * Half-close as an {@code IORING_OP_SHUTDOWN(SHUT_WR)} SQE; its completion goes to
+     * {@link TcpConnection#uringOutputShut}. The caller issues it once the queue is empty and no
+     * send is in flight, so the FIN follows the last byte. Not linked ({@code IOSQE_IO_LINK}) to
+     * the last send: a short send (no {@code MSG_WAITALL}) does not break a link, so the FIN could
+     * overtake the rest of the queue; and the shutdown would only ride an enter that comes anyway.
+     * The kernel runs it in an io-wq worker (it cannot be done without blocking), and it is not
+     * cancelled by a close, which waits for it: it always completes on its own.
+     *
+     * @return false if the kernel lacks the opcode: the caller calls {@code shutdown(2)} itself
+     */
+    boolean submitShutdown() {
+        if (!t.supports(Ring.OP_SHUTDOWN)) {
+            return false;
+        }
+        if (closing || !beginOp()) {
+            return true; // closing: close(fd) ends the output anyway
+        }
+        t.ring().prepShutdown(t.sqe(), c.fd, Syscalls.SHUT_WR, t.token(slot, OP_SHUTDOWN));
+        return true;
+    }
+
     // ------------------------------------------------------------------ connect
+
+    /** {@return whether connects on this reactor are {@code CONNECT} SQEs} */
+    static boolean connectsByRing(NetContext ctx) {
+        return ctx.transport != null && ctx.transport.supports(Ring.OP_CONNECT);
+    }
+
+    /**
+     * A client connect as an {@code IORING_OP_CONNECT} SQE; its CQE ends it
+     * ({@link Connector#onConnectCompleted}) with 0 or the connect's {@code -errno}, so neither
+     * {@code connect(2)} nor {@code getsockopt(SO_ERROR)} is called. The sockaddr lives in a send
+     * block (no send can be in flight before the connection opens) until the CQE, whatever the
+     * kernel version copies it at. A close (the connect timer's) cancels it and waits for its CQE.
+     */
+    void submitConnect(InetSocketAddress address) {
+        if (!beginOp()) {
+            return;
+        }
+        MemorySegment b = ctx.acquireSendBlock();
+        int len = SockAddr.encode(address, b);
+        t.ring().prepConnect(t.sqe(), c.fd, b.address(), len, t.token(slot, OP_CONNECT));
+        connectAddress = b;
+    }
 
     /** A client connect in progress: one poll for writability ends it (the connector reads SO_ERROR). */
     void pollConnect() {
@@ -320,6 +417,22 @@ final class UringStream implements CompletionHandler {
                         }
                     }
                 }
+                case OP_CONNECT -> {
+                    ctx.releaseSendBlock(connectAddress);
+                    connectAddress = null;
+                    if (!closing && !c.isClosed() && c.connector != null) {
+                        if (res == -EINPROGRESS || res == -EALREADY) {
+                            pollConnect(); // the op ran where it could not wait (io-wq): poll as before
+                        } else {
+                            c.connector.onConnectCompleted(res);
+                        }
+                    }
+                }
+                case OP_SHUTDOWN -> {
+                    if (!closing && !c.isClosed()) {
+                        c.uringOutputShut(res);
+                    }
+                }
                 default -> { } // OP_CANCEL: its own CQE; the cancelled op's comes separately
             }
         } finally {
@@ -346,6 +459,34 @@ final class UringStream implements CompletionHandler {
         }
         if (pollArmed) {
             cancel(OP_POLL, true);
+        }
+        if (connectAddress != null) {
+            cancel(OP_CONNECT, true);
+        }
+    }
+
+    /**
+     * The ring failed and is gone: none of this connection's CQEs will come, so its ops count as
+     * ended (the send block goes back, the handle's reference is dropped) and nothing new starts;
+     * the close the reactor's failure began can finish.
+     */
+    @Override
+    public void ringLost() {
+        closing = true;
+        recvArmed = false;
+        sendInFlight = false;
+        pollArmed = false;
+        if (sendBlock != null) {
+            ctx.releaseSendBlock(sendBlock);
+            sendBlock = null;
+        }
+        if (connectAddress != null) {
+            ctx.releaseSendBlock(connectAddress);
+            connectAddress = null;
+        }
+        if (opsInFlight > 0) {
+            opsInFlight = 0;
+            c.handle().release();
         }
     }
 

@@ -113,9 +113,10 @@ final class EventWait {
 
     /**
      * After the loop stopped: one short round to reap completions (cancelled ops of closing
-     * handles) and hand them over; never throws.
+     * handles) and hand them over; never throws. A ring that can no longer be entered (it may be
+     * why the loop stopped) is abandoned instead: torn down, its owners told their ops are over.
      *
-     * @return CQEs handed over
+     * @return CQEs handed over, or owners told of a lost ring
      */
     int pumpCompletions() {
         TransportRing t = transport;
@@ -123,8 +124,14 @@ final class EventWait {
             return 0;
         }
         try {
-            t.drain(1_000_000L); // not the epoll wait: the epoll may be why the loop stopped
-            countTransport(t);
+            if (!t.lost()) {
+                t.drain(1_000_000L); // not the epoll wait: the epoll may be why the loop stopped
+                countTransport(t);
+            }
+            if (t.lost()) {
+                LOG.log(System.Logger.Level.DEBUG, "io_uring transport ring lost; abandoning its ops in flight");
+                return t.abandon();
+            }
             return dispatchCompletions();
         } catch (Throwable e) {
             LOG.log(System.Logger.Level.DEBUG, "reaping io_uring completions after the loop stopped: {0}", e.toString());

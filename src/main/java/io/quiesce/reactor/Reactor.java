@@ -57,8 +57,11 @@ public final class Reactor implements Executor {
     private static final VarHandle EPOCH;
     /** How the batch backend builds its ring; tests narrow the probe to force a fallback. */
     static volatile EpollBatch.Options batchOptions = EpollBatch.Options.defaults();
-    /** How the io_uring transport builds its ring; tests shrink the buffers or force a fallback. */
-    static volatile TransportRing.Options transportOptions = TransportRing.Options.defaults();
+    /**
+     * How the io_uring transport builds its ring where tests say (tiny buffers, a forced
+     * fallback); null: from the group's options.
+     */
+    static volatile TransportRing.Options transportOptions;
 
     static {
         try {
@@ -299,6 +302,12 @@ public final class Reactor implements Executor {
         return closes.finish(sys);
     }
 
+    private TransportRing.Options transportOptions() {
+        TransportRing.Options forced = transportOptions;
+        return forced != null ? forced
+                : TransportRing.Options.defaults().withBuffers(options.uringBuffers(), options.uringBufferSize());
+    }
+
     private void advanceEpoch() {
         EPOCH.setRelease(this, (long) EPOCH.get(this) + 1);
     }
@@ -321,7 +330,7 @@ public final class Reactor implements Executor {
             }
             if (options.io() == ReactorGroup.Io.BATCH && wait.useBatch(batchOptions)) {
                 ioInUse = ReactorGroup.Io.BATCH;
-            } else if (options.io() == ReactorGroup.Io.URING && wait.useTransport(transportOptions)) {
+            } else if (options.io() == ReactorGroup.Io.URING && wait.useTransport(transportOptions())) {
                 ioInUse = ReactorGroup.Io.URING;
             }
             running.complete(null);
@@ -329,8 +338,12 @@ public final class Reactor implements Executor {
                 loop();
             } catch (Throwable t) {
                 failure = t;
-                LOG.log(System.Logger.Level.ERROR, "reactor " + index + " failed; closing its "
-                        + table.open() + " handles and " + closes.size() + " pending closes", t);
+                try {
+                    LOG.log(System.Logger.Level.ERROR, "reactor " + index + " failed; closing its "
+                            + table.open() + " handles and " + closes.size() + " pending closes", t);
+                } catch (Throwable unloggable) {
+                    // the logger failed too (e.g. it needed an fd and none was free): close anyway
+                }
             }
             stopping.drainAfterStop(failure);
             closes.exit();

@@ -66,8 +66,24 @@ public final class ReactorGroup implements AutoCloseable {
      * @param maxEvents the size the array may grow to when a call fills it
      * @param threadNamePrefix reactor thread names are this plus the index
      * @param io how the reactors wait for events
+     * @param uringBuffers {@link Io#URING}: provided receive buffers per reactor, a power of two
+     *     from 1 to {@value #MAX_URING_BUFFERS} (default 512)
+     * @param uringBufferSize {@link Io#URING}: bytes per receive buffer, from
+     *     {@value #MIN_URING_BUFFER_SIZE} to {@value #MAX_URING_BUFFER_SIZE} (default 16 KiB). Each
+     *     reactor on the transport keeps {@code uringBuffers × uringBufferSize} bytes (8 MiB by
+     *     default) for the kernel to receive into; a receive CQE carries at most one buffer, and
+     *     when all are taken receives pause until the buffers of the round come back
+     *     ({@code ENOBUFS}, counted, never a stall)
      */
-    public record Options(int threads, boolean pinCpus, int initialEvents, int maxEvents, String threadNamePrefix, Io io) {
+    public record Options(int threads, boolean pinCpus, int initialEvents, int maxEvents, String threadNamePrefix, Io io,
+                          int uringBuffers, int uringBufferSize) {
+        /** The most provided buffers per reactor (the kernel takes fewer than 65536 ring entries). */
+        public static final int MAX_URING_BUFFERS = 1 << 15;
+        /** The smallest receive buffer. */
+        public static final int MIN_URING_BUFFER_SIZE = 1024;
+        /** The largest receive buffer. */
+        public static final int MAX_URING_BUFFER_SIZE = 1 << 20;
+
         /** Checks the values. */
         public Options {
             if (threads < 1) {
@@ -79,15 +95,24 @@ public final class ReactorGroup implements AutoCloseable {
             if (threadNamePrefix == null || io == null) {
                 throw new NullPointerException("threadNamePrefix and io are required");
             }
+            if (uringBuffers < 1 || uringBuffers > MAX_URING_BUFFERS || Integer.bitCount(uringBuffers) != 1) {
+                throw new IllegalArgumentException("uringBuffers must be a power of two from 1 to " + MAX_URING_BUFFERS
+                        + ": " + uringBuffers);
+            }
+            if (uringBufferSize < MIN_URING_BUFFER_SIZE || uringBufferSize > MAX_URING_BUFFER_SIZE) {
+                throw new IllegalArgumentException("uringBufferSize must be from " + MIN_URING_BUFFER_SIZE + " to "
+                        + MAX_URING_BUFFER_SIZE + " bytes: " + uringBufferSize);
+            }
         }
 
         /**
          * {@return one reactor per available processor, unpinned, events array 256 growing to
-         * 8192, the backend of {@link Io#fromSystemProperty()} (epoll unless {@code -Dquiesce.io=batch})}
+         * 8192, the backend of {@link Io#fromSystemProperty()} (epoll unless {@code -Dquiesce.io=batch}),
+         * 512 receive buffers of 16 KiB for the io_uring transport}
          */
         public static Options defaults() {
             return new Options(Runtime.getRuntime().availableProcessors(), false, 256, 8192, "quiesce-reactor-",
-                    Io.fromSystemProperty());
+                    Io.fromSystemProperty(), 512, 16 * 1024);
         }
 
         /**
@@ -96,7 +121,7 @@ public final class ReactorGroup implements AutoCloseable {
          * @param threads at least 1
          */
         public Options withThreads(int threads) {
-            return new Options(threads, pinCpus, initialEvents, maxEvents, threadNamePrefix, io);
+            return new Options(threads, pinCpus, initialEvents, maxEvents, threadNamePrefix, io, uringBuffers, uringBufferSize);
         }
 
         /**
@@ -105,7 +130,7 @@ public final class ReactorGroup implements AutoCloseable {
          * @param pin whether to pin
          */
         public Options withPinCpus(boolean pin) {
-            return new Options(threads, pin, initialEvents, maxEvents, threadNamePrefix, io);
+            return new Options(threads, pin, initialEvents, maxEvents, threadNamePrefix, io, uringBuffers, uringBufferSize);
         }
 
         /**
@@ -114,7 +139,7 @@ public final class ReactorGroup implements AutoCloseable {
          * @param max largest size
          */
         public Options withEvents(int initial, int max) {
-            return new Options(threads, pinCpus, initial, max, threadNamePrefix, io);
+            return new Options(threads, pinCpus, initial, max, threadNamePrefix, io, uringBuffers, uringBufferSize);
         }
 
         /**
@@ -123,7 +148,7 @@ public final class ReactorGroup implements AutoCloseable {
          * @param prefix the prefix
          */
         public Options withThreadNamePrefix(String prefix) {
-            return new Options(threads, pinCpus, initialEvents, maxEvents, prefix, io);
+            return new Options(threads, pinCpus, initialEvents, maxEvents, prefix, io, uringBuffers, uringBufferSize);
         }
 
         /**
@@ -132,7 +157,18 @@ public final class ReactorGroup implements AutoCloseable {
          * @param backend how the reactors wait
          */
         public Options withIo(Io backend) {
-            return new Options(threads, pinCpus, initialEvents, maxEvents, threadNamePrefix, backend);
+            return new Options(threads, pinCpus, initialEvents, maxEvents, threadNamePrefix, backend, uringBuffers, uringBufferSize);
+        }
+
+        /**
+         * {@return a copy with another provided-buffer ring for the io_uring transport}
+         *
+         * @param count buffers per reactor, a power of two from 1 to {@value #MAX_URING_BUFFERS}
+         * @param size bytes per buffer, from {@value #MIN_URING_BUFFER_SIZE} to {@value #MAX_URING_BUFFER_SIZE}
+         * @throws IllegalArgumentException if either is out of bounds
+         */
+        public Options withUringBuffers(int count, int size) {
+            return new Options(threads, pinCpus, initialEvents, maxEvents, threadNamePrefix, io, count, size);
         }
     }
 

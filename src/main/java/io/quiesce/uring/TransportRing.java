@@ -29,10 +29,24 @@ import java.util.function.UnaryOperator;
  *
  * <p><b>Order of a round</b> ({@link #await}): the provided buffers recycled since the last round
  * are published, the wait is re-armed if its CQE was reaped, one enter submits and waits, and
- * every CQE is copied out of the ring; {@link #dispatch} then hands them to their owners. The
+ * every CQE is copied out of the ring; {@link #dispatch} then hands them to their owners (one
+ * dispatch is one {@link #round()}, the unit an owner rations its receives by). The
  * epoll events array is written by the kernel only inside the enter (with {@code DEFER_TASKRUN};
  * without it, when the wait completes, which happens only while the wait is in flight — between
  * rounds' dispatch, never while the caller reads the events of a completed one).
+ *
+ * <p><b>Probe.</b> The ops the transport cannot do without are checked when it opens; the
+ * optional ones ({@code SHUTDOWN}, {@code CONNECT}) are asked for with {@link #supports}, and
+ * their owners use the plain system call where one is missing.
+ *
+ * <p><b>A ring that fails</b> (an enter refused for a reason no retry mends: its fd closed or
+ * replaced, say) is {@linkplain #lost() lost}; {@link #abandon} then tears it down and tells every
+ * owner that its ops are over ({@link CompletionHandler#ringLost}), so the closes waiting for them
+ * complete. Tearing the ring down first is what makes that safe: once its last mapping and fd are
+ * gone the kernel cancels every request of the ring, and the ring's deferred completions (where a
+ * receive would copy into a buffer or a send read a chunk) are dropped rather than run. A request
+ * holds its own reference to the socket's file, never the fd number, so closing the number
+ * afterwards cannot steer it to a file that reuses the number.
  *
  * <p>One thread — the one that opened it — for its whole life.
  */
@@ -73,6 +87,7 @@ public final class TransportRing implements AutoCloseable {
     public static final long MSGHDR_SIZE = msghdr.layout().byteSize();
 
     private static final int ETIME = LinuxH.ETIME();
+    private static final int EBUSY = LinuxH.EBUSY();
     private static final int NO_RESULT = Integer.MIN_VALUE;
     /** {@code ECANCELED}: the result of an op an {@code ASYNC_CANCEL} (or a ring teardown) cancelled. */
     public static final int ECANCELED = LinuxH.ECANCELED();
@@ -89,6 +104,7 @@ public final class TransportRing implements AutoCloseable {
             "SENDMSG", "ASYNC_CANCEL", "POLL_ADD"};
 
     private final Ring ring;
+    private final Probe probe;
     private final BufferRing buffers;
     private final int epfd;
     private final MemorySegment enterArg;
@@ -98,6 +114,8 @@ public final class TransportRing implements AutoCloseable {
     private boolean waitInFlight;
     private int waitResult;
     private boolean closed;
+    /** The last enter failed in a way no retry mends (the ring fd no longer names this ring, ...). */
+    private boolean lost;
 
     // owners: slot -> handler and generation; free slots in a LIFO list
     private CompletionHandler[] owners = new CompletionHandler[64];
@@ -111,6 +129,8 @@ public final class TransportRing implements AutoCloseable {
     private int[] cqeRes = new int[256];
     private int[] cqeFlags = new int[256];
     private int cqeCount;
+    /** Dispatch passes so far: owners that ration work per round compare it. */
+    private int rounds;
 
     // counters (single writer: the ring's thread)
     private long enters;
@@ -126,8 +146,10 @@ public final class TransportRing implements AutoCloseable {
     /** Buffers recycled since the last publish. */
     private int recycled;
 
-    private TransportRing(Ring ring, BufferRing buffers, Arena arena, int epfd, MemorySegment events, int maxEvents) {
+    private TransportRing(Ring ring, Probe probe, BufferRing buffers, Arena arena, int epfd, MemorySegment events,
+                          int maxEvents) {
         this.ring = ring;
+        this.probe = probe;
         this.buffers = buffers;
         this.epfd = epfd;
         this.enterArg = arena.allocate(io_uring_getevents_arg.layout());
@@ -176,7 +198,7 @@ public final class TransportRing implements AutoCloseable {
             } catch (SyscallException e) {
                 throw new EpollBatch.UnavailableException("io_uring provided-buffer ring refused: " + e.getMessage(), e);
             }
-            return new TransportRing(ring, buffers, arena, epfd, events, maxEvents);
+            return new TransportRing(ring, probe, buffers, arena, epfd, events, maxEvents);
         } catch (SyscallException e) {
             ring.close();
             throw new EpollBatch.UnavailableException("io_uring probe refused: " + e.getMessage(), e);
@@ -262,6 +284,16 @@ public final class TransportRing implements AutoCloseable {
         return ring;
     }
 
+    /**
+     * {@return whether the kernel supports {@code opcode}, as the probe (and the options' probe
+     * view) reported it} For the optional ops ({@link Ring#OP_SHUTDOWN}, {@link Ring#OP_CONNECT}),
+     * whose owners fall back to the plain syscall where one is missing; the ops the transport
+     * cannot do without were checked by {@link #open}.
+     */
+    public boolean supports(int opcode) {
+        return probe.supports(opcode);
+    }
+
     /** {@return the provided receive buffers} */
     public BufferRing buffers() {
         return buffers;
@@ -279,6 +311,9 @@ public final class TransportRing implements AutoCloseable {
      * @return the SQE for the {@code prep*} methods
      */
     public long sqe() {
+        if (closed) {
+            throw new IllegalStateException("TransportRing closed" + (lost ? " (lost)" : ""));
+        }
         long sqe = ring.nextSqe();
         if (sqe < 0) {
             earlyFlushes++;
@@ -372,6 +407,7 @@ public final class TransportRing implements AutoCloseable {
                 // loops again anyway.
                 break;
             }
+            lost = isFatal(r);
             throw new SyscallException("io_uring_enter(transport)", ring.fd(), -r);
         }
         int n = waitResult;
@@ -402,8 +438,63 @@ public final class TransportRing implements AutoCloseable {
         if (r > 0) {
             sqesSubmitted += Math.min(r, pending);
         }
+        lost |= isFatal(r);
         reap();
         return r;
+    }
+
+    /**
+     * {@return whether an enter's result says the ring cannot be used again}: any error but a
+     * signal ({@code EINTR}), the timeout ({@code ETIME}) and a full completion queue or a lack of
+     * memory for the moment ({@code EBUSY}, {@code EAGAIN}).
+     */
+    private static boolean isFatal(int r) {
+        return r < 0 && r != -Errno.EINTR && r != -ETIME && r != -EBUSY && r != -Errno.EAGAIN;
+    }
+
+    /** {@return whether an enter failed in a way no retry mends; {@link #abandon} is what is left} */
+    public boolean lost() {
+        return lost;
+    }
+
+    /**
+     * For a {@linkplain #lost() lost} ring: unmaps it and closes its fd (so the kernel cancels
+     * every request of the ring and runs none of their completions), then tells every owner
+     * ({@link CompletionHandler#ringLost}) that its ops are over. Nothing may be submitted
+     * afterwards; {@link #close()} is then a no-op. Every owner is told even if one throws; the
+     * first exception is rethrown afterwards.
+     *
+     * @return the owners told
+     */
+    public int abandon() {
+        if (closed) {
+            return 0;
+        }
+        closed = true;
+        lost = true;
+        waitInFlight = false;
+        cqeCount = 0;
+        ring.close(); // the buffer group goes with the ring: there is nothing to unregister
+        RuntimeException failure = null;
+        int told = 0;
+        for (int slot = 0; slot < slotsUsed; slot++) {
+            CompletionHandler owner = owners[slot];
+            if (owner == null) {
+                continue;
+            }
+            told++;
+            try {
+                owner.ringLost();
+            } catch (RuntimeException e) {
+                if (failure == null) {
+                    failure = e;
+                }
+            }
+        }
+        if (failure != null) {
+            throw failure;
+        }
+        return told;
     }
 
     private int enter(long timeoutNanos) {
@@ -455,7 +546,8 @@ public final class TransportRing implements AutoCloseable {
      * @return the CQEs delivered
      */
     public int dispatch() {
-        RuntimeException failure = null;
+        rounds++;
+        Throwable failure = null;
         int delivered = 0;
         int n = cqeCount;
         for (int i = 0; i < n; i++) {
@@ -470,17 +562,28 @@ public final class TransportRing implements AutoCloseable {
             delivered++;
             try {
                 owner.onCompletion((int) (ud >>> OP_SHIFT) & 0x7F, cqeRes[i], cqeFlags[i]);
-            } catch (RuntimeException e) {
+            } catch (RuntimeException | Error e) {
                 if (failure == null) {
                     failure = e;
                 }
             }
         }
         cqeCount = 0;
-        if (failure != null) {
-            throw failure;
+        if (failure instanceof RuntimeException e) {
+            throw e;
+        }
+        if (failure instanceof Error e) {
+            throw e;
         }
         return delivered;
+    }
+
+    /**
+     * {@return the number of the current (or last) {@link #dispatch} pass} A CQE handed over in
+     * one pass sees one value: an owner rations what it takes per round by it (the receive budget).
+     */
+    public int round() {
+        return rounds;
     }
 
     /** {@return CQEs waiting for {@link #dispatch}} */
@@ -525,27 +628,34 @@ public final class TransportRing implements AutoCloseable {
     /**
      * Cancels the wait if in flight and reaps until its CQE is in (bounded), so the kernel writes
      * nothing into the events array afterwards; unregisters the buffers; unmaps the ring and closes
-     * its fd. Ops of owners still in flight are cancelled by the kernel with the ring. Idempotent.
+     * its fd. Ops of owners still in flight are cancelled by the kernel with the ring. A lost ring
+     * (or one that fails here) is {@linkplain #abandon abandoned} instead. Idempotent.
      */
     @Override
     public void close() {
         if (closed) {
             return;
         }
-        closed = true;
+        if (lost) {
+            abandon();
+            return;
+        }
         if (waitInFlight) {
             long sqe = ring.nextSqe();
             if (sqe >= 0) {
                 ring.prepCancel(sqe, TAG_WAIT, 0, 0);
                 for (int guard = 0; waitInFlight && guard < 100; guard++) {
                     int r = ring.enter(1, 0, MemorySegment.NULL, 0, true);
-                    reapWaitOnly();
-                    if (r < 0 && r != -Errno.EINTR) {
-                        break;
+                    if (isFatal(r)) {
+                        lost = true;
+                        abandon();
+                        return;
                     }
+                    reapWaitOnly();
                 }
             }
         }
+        closed = true;
         buffers.close();
         ring.close();
     }

@@ -1,6 +1,8 @@
 package io.quiesce.net;
 
+import io.quiesce.reactor.Reactor;
 import io.quiesce.reactor.ReactorGroup;
+import io.quiesce.reactor.ReactorStats;
 
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
@@ -8,13 +10,21 @@ import java.io.InputStreamReader;
 /**
  * The server of {@link EmfileTest}, run in a child JVM with a low fd limit: an echo server that
  * prints {@code ready <port>}, then answers each {@code stats} line on stdin with its accept
- * counters, and stops at end of input.
+ * counters, its stopped reactors and its handler failures, and stops at end of input.
  */
 public final class EmfileChild {
     private EmfileChild() {}
 
-    private static String format(ServerStats s) {
-        return "accepted=" + s.accepted() + " fdExhaustion=" + s.fdExhaustion() + " backingOff=" + s.backingOff();
+    private static String format(ReactorGroup group, ServerStats s) {
+        int stopped = 0;
+        long handlerFailures = 0;
+        for (int i = 0; i < group.size(); i++) {
+            Reactor r = group.reactor(i);
+            stopped += r.terminationFuture().isDone() ? 1 : 0;
+            handlerFailures += r.stats().get(ReactorStats.Counter.HANDLER_FAILURES);
+        }
+        return "accepted=" + s.accepted() + " fdExhaustion=" + s.fdExhaustion() + " backingOff=" + s.backingOff()
+                + " stoppedReactors=" + stopped + " handlerFailures=" + handlerFailures;
     }
 
     public static void main(String[] args) throws Exception {
@@ -22,14 +32,14 @@ public final class EmfileChild {
              Server server = Server.bind(group, NetTesting.loopback(0), EchoTest.Echo::new)) {
             // Load every class the stats answer needs now: under EMFILE the JVM could not open
             // a class file to load one.
-            String warm = format(server.stats());
+            String warm = format(group, server.stats());
             System.out.println("ready " + server.port() + (warm.isEmpty() ? "" : "") + " io=" + group.reactor(0).io());
             System.out.flush();
             var in = new BufferedReader(new InputStreamReader(System.in));
             String line;
             while ((line = in.readLine()) != null) {
                 if (line.equals("stats")) {
-                    System.out.println(format(server.stats()));
+                    System.out.println(format(group, server.stats()));
                     System.out.flush();
                 }
             }

@@ -42,7 +42,8 @@ class EmfileTest {
                 // the child runs on this run's transport (the uring-transport execution: multishot accept)
                 "-Dquiesce.io=" + System.getProperty("quiesce.io", "epoll"),
                 "-cp", cp, EmfileChild.class.getName());
-        pb.redirectError(ProcessBuilder.Redirect.DISCARD);
+        Path stderr = Files.createTempFile("emfile-child", ".err");
+        pb.redirectError(stderr.toFile());
         Process child = pb.start();
         List<SocketChannel> flood = new ArrayList<>();
         try (var out = new PrintWriter(child.getOutputStream(), true);
@@ -75,6 +76,10 @@ class EmfileTest {
             assertTrue(cpuUsed < CPU_BOUND_MILLIS, "the child spun: " + cpuUsed + " ms of CPU in "
                     + HOLD_MILLIS + " ms of EMFILE");
             assertTrue(stat(out, in, "fdExhaustion") >= 1);
+            // The back-off's warning is the child's first log line, written with no fd free: a
+            // logger that fails then must not close the listener nor stop the reactor.
+            assertEquals(0, stat(out, in, "stoppedReactors"), "a reactor stopped under EMFILE");
+            assertEquals(0, stat(out, in, "handlerFailures"), "a handler (the listener) failed under EMFILE");
 
             for (SocketChannel ch : flood) {
                 ch.close();
@@ -90,14 +95,18 @@ class EmfileTest {
                     return false;
                 }
             });
+            assertEquals(0, stat(out, in, "stoppedReactors"), "a reactor stopped");
             out.close(); // end of input: the child stops
             assertTrue(child.waitFor(WAIT_SECONDS, TimeUnit.SECONDS), "child exited");
+            String errors = Files.readString(stderr);
+            assertFalse(errors.contains("Exception") || errors.contains("Error:"), "the child's stderr:\n" + errors);
         } finally {
             for (SocketChannel ch : flood) {
                 ch.close();
             }
             child.destroyForcibly();
             child.waitFor(WAIT_SECONDS, TimeUnit.SECONDS);
+            Files.deleteIfExists(stderr);
         }
     }
 

@@ -3,21 +3,15 @@ package io.quiesce.net;
 import io.quiesce.reactor.Handle;
 import io.quiesce.reactor.Reactor;
 import io.quiesce.reactor.ReactorGroup;
-import io.quiesce.sys.raw.Syscalls;
 import io.quiesce.testing.NoFdLeaks;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
-import java.lang.invoke.MethodHandle;
-import java.lang.foreign.ValueLayout;
 import java.lang.reflect.Method;
 import java.net.Socket;
 import java.time.Duration;
 import java.util.concurrent.LinkedBlockingQueue;
-import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 
 import static io.quiesce.net.NetTesting.*;
@@ -26,8 +20,6 @@ import static org.junit.jupiter.api.Assertions.*;
 /** The network layer's own per-reactor counters. */
 @ExtendWith({WarmJdkSockets.class, NoFdLeaks.class})
 class NetStatsTest {
-    private static final int O_CLOEXEC = 0x80000;
-
     @Test
     void countsAcceptsConnectionsAndBytesOnTheReactorThatServedThem() throws Exception {
         var opened = new LinkedBlockingQueue<Connection>();
@@ -86,18 +78,8 @@ class NetStatsTest {
             Method epollFd = Reactor.class.getDeclaredMethod("epollFd");
             epollFd.setAccessible(true);
             int epfd = (int) epollFd.invoke(r);
-            int notEpoll = Syscalls.current().eventfd(0, Syscalls.EFD_NONBLOCK);
-            assertTrue(notEpoll >= 0);
-            assertEquals(epfd, dup3(notEpoll, epfd, O_CLOEXEC), "dup3 over the epoll fd");
-            Syscalls.current().close(notEpoll);
-            for (int i = 0; i < 500 && !r.terminationFuture().isDone(); i++) { // wake it: the next wait fails
-                try {
-                    r.execute(() -> {});
-                } catch (RejectedExecutionException stopped) {
-                    break;
-                }
-                Thread.sleep(10);
-            }
+            replaceWithEventfd(epfd);
+            wakeUntilStopped(r); // the next wait fails
             r.terminationFuture().handle((v, t) -> null).get(WAIT_SECONDS, TimeUnit.SECONDS);
             assertFalse(h.closeFuture().isDone(), "the held reference delays the release");
             assertEquals(1, ns.acceptedOpen(), "not released yet: still open");
@@ -110,12 +92,5 @@ class NetStatsTest {
             server.close();
             group.close(Duration.ofSeconds(WAIT_SECONDS));
         }
-    }
-
-    private static int dup3(int from, int to, int flags) throws Throwable {
-        Linker linker = Linker.nativeLinker();
-        MethodHandle dup3 = linker.downcallHandle(linker.defaultLookup().find("dup3").orElseThrow(),
-                FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
-        return (int) dup3.invokeExact(from, to, flags);
     }
 }

@@ -1,10 +1,15 @@
 package io.quiesce.net;
 
+import io.quiesce.reactor.Reactor;
 import io.quiesce.sys.raw.Syscalls;
 import io.quiesce.sys.raw.TestSyscalls;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.util.concurrent.CountDownLatch;
@@ -18,6 +23,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 /** Helpers for tests over real loopback sockets. Every wait is bounded (generously): progress, not speed. */
 final class NetTesting {
     static final long WAIT_SECONDS = 30;
+    static final int O_CLOEXEC = 0x80000;
 
     private NetTesting() {}
 
@@ -73,5 +79,28 @@ final class NetTesting {
             TestSyscalls.current().fileLimit(lim);
         }
         return lim[0];
+    }
+
+    /**
+     * Puts a new eventfd where {@code fd} was ({@code dup3}, close-on-exec), so whatever the
+     * reactor keeps under that number fails at its next use; the number then names the eventfd,
+     * which the reactor closes as its own.
+     */
+    static void replaceWithEventfd(int fd) throws Throwable {
+        int other = Syscalls.current().eventfd(0, Syscalls.EFD_NONBLOCK);
+        assertTrue(other >= 0, "eventfd");
+        Linker linker = Linker.nativeLinker();
+        MethodHandle dup3 = linker.downcallHandle(linker.defaultLookup().find("dup3").orElseThrow(),
+                FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
+        int r = (int) dup3.invokeExact(other, fd, O_CLOEXEC);
+        Syscalls.current().close(other);
+        if (r != fd) {
+            fail("dup3 over fd " + fd + " returned " + r);
+        }
+    }
+
+    /** Wakes {@code r} until its loop has stopped (bounded). */
+    static void wakeUntilStopped(Reactor r) throws InterruptedException {
+        io.quiesce.reactor.UringTesting.wakeUntilStopped(r);
     }
 }

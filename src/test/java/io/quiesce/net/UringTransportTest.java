@@ -314,4 +314,101 @@ class UringTransportTest {
             assertArrayEquals(data, on(r, received::toByteArray), "every byte, in order, then the end");
         }
     }
+
+    /**
+     * The ring itself fails while ops are in flight: its fd is replaced under it, so the next
+     * enter is refused and the reactor's loop fails. Every close must still complete: the
+     * listener's (a multishot accept armed), three idle connections' (a multishot receive each)
+     * and one whose send is stuck behind a peer that does not read. The ring is torn down (so the
+     * kernel cancels its requests), each op counts as ended, the fds are closed — the peers see
+     * their connections end — and {@code onClose} runs once each, on the reactor thread, naming
+     * the failure. Without it the references the ops hold are never dropped and none of these
+     * closes completes.
+     */
+    @Test
+    void aRingThatFailsWithOpsInFlightStillClosesEveryConnection() throws Throwable {
+        Reactor r = start().reactor(0);
+        var opened = new LinkedBlockingQueue<TcpConnection>();
+        var onClose = new java.util.concurrent.ConcurrentHashMap<Connection, String>();
+        var onCloseCalls = new AtomicInteger();
+        byte[] chunk = new byte[256 * 1024];
+        Server server = Server.bind(group, loopback(0), () -> new ConnectionHandler() {
+            @Override
+            public void onOpen(Connection c) {
+                opened.add((TcpConnection) c);
+            }
+
+            @Override
+            public void onRead(Connection c, MemorySegment data) {}
+
+            @Override
+            public void onClose(Connection c, Throwable cause) {
+                onCloseCalls.incrementAndGet();
+                onClose.put(c, Thread.currentThread().getName() + ": " + cause);
+            }
+        });
+        List<Socket> peers = new ArrayList<>();
+        try {
+            List<TcpConnection> conns = new ArrayList<>();
+            for (int i = 0; i < 4; i++) {
+                peers.add(connect(server));
+                conns.add(opened.poll(10, TimeUnit.SECONDS));
+                assertNotNull(conns.get(i), "accepted");
+            }
+            TcpConnection stuck = conns.get(3); // its peer never reads
+            for (int i = 0; i < 200 && !on(r, () -> stuck.uring.sendInFlight() && stuck.queuedBytes() > chunk.length); i++) {
+                on(r, () -> stuck.write(chunk));
+            }
+            assertTrue(on(r, () -> stuck.uring.sendInFlight()), "a send is in flight");
+            for (TcpConnection c : conns) {
+                eventually("a receive armed on " + c, () -> {
+                    try {
+                        return on(r, () -> c.uring.opsInFlight() > 0);
+                    } catch (Exception e) {
+                        throw new AssertionError(e);
+                    }
+                });
+            }
+            int ringFd = on(r, () -> stuck.ctx.transport.ring().fd());
+
+            replaceWithEventfd(ringFd);
+            wakeUntilStopped(r); // parked in the old ring: the wake ends that enter, the next one is refused
+            var failure = r.terminationFuture().handle((v, t) -> t).get(WAIT_SECONDS, TimeUnit.SECONDS);
+            assertNotNull(failure, "the loop failed");
+            assertTrue(String.valueOf(failure).contains("io_uring_enter"), "names the call: " + failure);
+
+            for (TcpConnection c : conns) {
+                await(c.closeFuture());
+                assertFalse(c.isOpen());
+                String seen = onClose.get(c);
+                assertNotNull(seen, "onClose ran for " + c);
+                assertTrue(seen.startsWith("uring-t-"), "on the reactor thread: " + seen);
+                assertTrue(seen.contains("failed"), "names the failure: " + seen);
+            }
+            assertEquals(conns.size(), onCloseCalls.get(), "onClose once per connection");
+            for (Socket peer : peers) {
+                assertConnectionEnds(peer);
+            }
+        } finally {
+            server.close();
+            for (Socket peer : peers) {
+                peer.close();
+            }
+        }
+    }
+
+    /** The peer's side ends (end of stream or reset) before the bounded read timeout. */
+    private static void assertConnectionEnds(Socket peer) throws java.io.IOException {
+        InputStream in = peer.getInputStream();
+        byte[] sink = new byte[64 * 1024];
+        try {
+            while (in.read(sink) >= 0) {
+                // drain what was sent before the close
+            }
+        } catch (java.net.SocketTimeoutException e) {
+            fail("the connection never ended: " + e);
+        } catch (java.net.SocketException reset) {
+            // reset: ended too
+        }
+    }
 }

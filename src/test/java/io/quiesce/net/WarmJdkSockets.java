@@ -18,6 +18,11 @@ public final class WarmJdkSockets implements BeforeAllCallback {
 
     @Override
     public void beforeAll(ExtensionContext context) {
+        warm();
+    }
+
+    /** Opens that fd now if it is not open yet (for a main that takes fd snapshots). */
+    static void warm() {
         if (warm) {
             return;
         }

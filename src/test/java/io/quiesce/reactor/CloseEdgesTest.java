@@ -334,14 +334,7 @@ class CloseEdgesTest {
      * the fd now named by the epoll's number, fails. Bounded.
      */
     private static void nudgeUntilStopped(Reactor r) throws InterruptedException {
-        for (int i = 0; i < 500 && !r.terminationFuture().isDone(); i++) {
-            try {
-                r.execute(() -> {});
-            } catch (RejectedExecutionException stopped) {
-                return;
-            }
-            Thread.sleep(10);
-        }
+        UringTesting.wakeUntilStopped(r);
     }
 
     private static int dup2(int from, int to) throws Throwable {

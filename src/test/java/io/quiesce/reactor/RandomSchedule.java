@@ -7,7 +7,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -295,25 +294,15 @@ final class RandomSchedule {
                 failure("reactor " + r.index() + " saw handlers throw: " + r.stats());
             }
         }
-        for (Thread t : Thread.getAllStackTraces().keySet()) {
-            if (t.isAlive() && t.getName().matches(java.util.regex.Pattern.quote(prefix) + "\\d+")) {
-                failure("reactor thread still alive after the group closed: " + t.getName());
-            }
+        for (String name : FdSnapshot.liveThreads(prefix)) {
+            failure("reactor thread still alive after the group closed: " + name);
         }
-        Map<Integer, String> leaked = Map.of();
-        for (int i = 0; i < 100; i++) {
-            leaked = FdSnapshot.take().newSince(before);
-            if (leaked.isEmpty()) {
-                break;
-            }
-            Thread.sleep(20);
-        }
+        Map<Integer, String> leaked = FdSnapshot.leakedSince(before);
         if (!leaked.isEmpty()) {
             leakedFds.add(leaked.size());
             failure("fds open that were not before: " + leaked);
         }
-        Map<Integer, String> vanished = new TreeMap<>(before.fds());
-        FdSnapshot.take().fds().forEach(vanished::remove); // same number, same file: still there
+        Map<Integer, String> vanished = FdSnapshot.vanishedSince(before);
         if (!vanished.isEmpty()) { // someone else's fd was closed: a double close on a reused number
             doubleCloses.add(vanished.size());
             failure("fds open before the round were closed by it: " + vanished);

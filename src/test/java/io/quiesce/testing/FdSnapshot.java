@@ -52,6 +52,39 @@ public record FdSnapshot(Map<Integer, String> fds) {
         return out;
     }
 
+    /**
+     * {@return the fds open now that were not open in {@code before}}, once closes still under
+     * way have had their chance (polled for at most 2 s): a leak is what is left after that.
+     */
+    public static Map<Integer, String> leakedSince(FdSnapshot before) throws InterruptedException {
+        Map<Integer, String> leaked = Map.of();
+        for (int i = 0; i < 100; i++) {
+            leaked = take().newSince(before);
+            if (leaked.isEmpty()) {
+                break;
+            }
+            Thread.sleep(20);
+        }
+        return leaked;
+    }
+
+    /**
+     * {@return the fds of {@code before} that are no longer open on the same file now}: someone
+     * else's fd closed, a double close on a reused number
+     */
+    public static Map<Integer, String> vanishedSince(FdSnapshot before) {
+        Map<Integer, String> vanished = new TreeMap<>(before.fds);
+        take().fds.forEach(vanished::remove); // same number, same file: still there
+        return vanished;
+    }
+
+    /** {@return the names of live threads named {@code prefix} followed by digits (a group's reactors)} */
+    public static java.util.List<String> liveThreads(String prefix) {
+        String pattern = java.util.regex.Pattern.quote(prefix) + "\\d+";
+        return Thread.getAllStackTraces().keySet().stream()
+                .filter(t -> t.isAlive() && t.getName().matches(pattern)).map(Thread::getName).toList();
+    }
+
     /** {@return whether {@code fd} is open now} */
     public static boolean isOpen(int fd) {
         return Files.exists(Path.of("/proc/self/fd/" + fd), java.nio.file.LinkOption.NOFOLLOW_LINKS);
