@@ -38,7 +38,8 @@ final class OutboundQueue implements Runnable {
     private static final VarHandle FLUSH_SCHEDULED;
     private static final VarHandle INBOX;
     private static final VarHandle WRITERS;
-    private static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(30);
+    /** How long a close waits for the queue when no write timeout is set; tests shorten it. */
+    static volatile Duration defaultDrainTimeout = Duration.ofSeconds(30);
 
     static {
         try {
@@ -290,6 +291,9 @@ final class OutboundQueue implements Runnable {
     private void uringFlush() throws Exception {
         drainInbox();
         if (c.uring.sendInFlight()) {
+            if (c.is(CLOSING)) {
+                armDrainTimer(); // a send parked on a full socket completes only when the peer reads
+            }
             return;
         }
         if (out.isEmpty()) {
@@ -414,7 +418,7 @@ final class OutboundQueue implements Runnable {
             return;
         }
         ConnectionOptions options = c.options;
-        Duration d = options.writeTimeout().isZero() ? DEFAULT_DRAIN_TIMEOUT : options.writeTimeout();
+        Duration d = options.writeTimeout().isZero() ? defaultDrainTimeout : options.writeTimeout();
         drainTimer = c.reactor.schedule(d.toNanos(), TimeUnit.NANOSECONDS,
                 () -> c.fail(Errno.timedOut("close", c.fd, "queued bytes not drained within " + d)));
     }
