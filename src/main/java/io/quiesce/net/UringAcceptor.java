@@ -43,6 +43,9 @@ final class UringAcceptor implements CompletionHandler, EventHandler {
 
     /** Arms the multishot accept unless it is armed, the listener backs off, or it is closing. */
     void arm() {
+        if (closing) {
+            return; // closed before this ran: no slot taken (onClose, which gives it back, has run)
+        }
         if (t == null) {
             t = ReactorInternals.transport(reactor);
             slot = t.register(this);

@@ -63,6 +63,7 @@ final class UringStream implements CompletionHandler {
     private boolean recvArmed;
     private boolean paused;
     private boolean sendInFlight;
+    private boolean pollArmed;
     private boolean sendWasGather;
     private MemorySegment sendBlock;
     /** The {@code CONNECT} SQE's sockaddr (in a send block), alive until its CQE. */
@@ -138,9 +139,7 @@ final class UringStream implements CompletionHandler {
             return;
         }
         paused = false;
-        if (stash != null && (!stash.isEmpty() || stashedEnd)) {
-            scheduleStash();
-        } else if (stashedEnd) {
+        if (stashedEnd || stash != null && !stash.isEmpty()) {
             scheduleStash();
         }
         armRecv();
@@ -380,8 +379,6 @@ final class UringStream implements CompletionHandler {
         t.ring().prepPollAdd(t.sqe(), c.fd, CONNECT_POLL, false, t.token(slot, OP_POLL));
         pollArmed = true;
     }
-
-    private boolean pollArmed;
 
     // ------------------------------------------------------------------ completions and close
 

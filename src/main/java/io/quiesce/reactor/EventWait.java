@@ -139,6 +139,26 @@ final class EventWait {
         }
     }
 
+    /**
+     * After the loop stopped, when closes still wait for ops whose completions do not come: tears
+     * the ring down ({@link TransportRing#abandon}), so those ops count as ended; never throws.
+     *
+     * @return owners told
+     */
+    int abandonTransport() {
+        TransportRing t = transport;
+        if (t == null) {
+            return 0;
+        }
+        try {
+            LOG.log(System.Logger.Level.DEBUG, "io_uring completions stopped coming after the loop stopped; abandoning the ring");
+            return t.abandon();
+        } catch (Throwable e) {
+            LOG.log(System.Logger.Level.DEBUG, "abandoning the io_uring transport ring: {0}", e.toString());
+            return 0;
+        }
+    }
+
     private void countTransport(TransportRing t) {
         stats.add(Counter.URING_ENTERS, t.enters() - entersCounted);
         entersCounted = t.enters();

@@ -11,6 +11,8 @@ import java.util.List;
  */
 final class ReactorShutdown {
     private static final System.Logger LOG = System.getLogger(Reactor.class.getName());
+    /** Empty 1 ms pumps of the io_uring ring, after the loop stopped, before it is abandoned. */
+    private static final int QUIET_PUMPS = 200;
 
     private final Reactor reactor;
     private final int index;
@@ -75,6 +77,7 @@ final class ReactorShutdown {
         inbox.shutDoor();
         timers.cancelAll();
         Throwable cause = failure == null ? null : new ClosedHandleException("reactor " + index + " failed: " + failure);
+        int quietPumps = 0;
         for (int pass = 0; pass < 1_000; pass++) { // bounded: a task may keep queueing tasks
             boolean progress = false;
             try {
@@ -86,8 +89,17 @@ final class ReactorShutdown {
                 progress |= reactor.finishCloses();
                 if (!closes.isEmpty() && reactor.wait.transport() != null) {
                     // io_uring ops still in flight hold their handles' references: reap their
-                    // (cancelled) completions so those closes can finish.
-                    progress |= reactor.wait.pumpCompletions() > 0;
+                    // (cancelled) completions so those closes can finish. Each pump waits 1 ms;
+                    // if none comes for QUIET_PUMPS of them, the ring is torn down instead, and
+                    // its ops count as ended: the closes complete either way.
+                    if (reactor.wait.pumpCompletions() > 0) {
+                        progress = true;
+                        quietPumps = 0;
+                    } else if (++quietPumps < QUIET_PUMPS) {
+                        progress = true; // cancelled ops' completions may still be on their way
+                    } else {
+                        progress |= reactor.wait.abandonTransport() > 0;
+                    }
                     progress |= reactor.finishCloses();
                 }
             } catch (Throwable t) {

@@ -432,7 +432,8 @@ public final class TransportRing implements AutoCloseable {
             return 0;
         }
         buffersPublished();
-        cqeCount = 0;
+        // No reset of cqeCount: CQEs reaped by an await that then threw (its epoll wait failed)
+        // were never dispatched; they go out with these, or their owners' closes would wait forever.
         int pending = ring.sqPending();
         int r = enter(timeoutNanos);
         if (r > 0) {
