@@ -129,8 +129,7 @@ final class EventWait {
                 countTransport(t);
             }
             if (t.lost()) {
-                LOG.log(System.Logger.Level.DEBUG, "io_uring transport ring lost; abandoning its ops in flight");
-                return t.abandon();
+                return abandonTransport();
             }
             return dispatchCompletions();
         } catch (Throwable e) {
@@ -140,8 +139,8 @@ final class EventWait {
     }
 
     /**
-     * After the loop stopped, when closes still wait for ops whose completions do not come: tears
-     * the ring down ({@link TransportRing#abandon}), so those ops count as ended; never throws.
+     * After the loop stopped, for a lost ring or when closes still wait for ops whose completions
+     * do not come: tears the ring down ({@link TransportRing#abandon}), so those ops count as ended; never throws.
      *
      * @return owners told
      */
@@ -151,7 +150,8 @@ final class EventWait {
             return 0;
         }
         try {
-            LOG.log(System.Logger.Level.DEBUG, "io_uring completions stopped coming after the loop stopped; abandoning the ring");
+            LOG.log(System.Logger.Level.DEBUG, "io_uring transport ring {0}; abandoning its ops in flight",
+                    t.lost() ? "lost" : "silent after the loop stopped");
             return t.abandon();
         } catch (Throwable e) {
             LOG.log(System.Logger.Level.DEBUG, "abandoning the io_uring transport ring: {0}", e.toString());

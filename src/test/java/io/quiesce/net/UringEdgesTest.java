@@ -79,27 +79,10 @@ class UringEdgesTest {
      */
     @Test
     void theEndOfStreamCqesBufferGoesBackToTheRing() throws Exception {
-        Reactor r = start(TransportRing.Options.defaults().withBuffers(4, 4096)).reactor(0);
-        var echo = new Echo();
-        try (Server server = Server.bind(group, loopback(0), () -> echo)) {
-            for (int i = 0; i < 12; i++) {
-                try (Socket s = connect(server)) {
-                    s.setSoTimeout(10_000);
-                    echoOnce(s, "hello " + i);
-                    s.shutdownOutput(); // FIN: the server's receive reads 0 and closes
-                    assertEquals(-1, s.getInputStream().read(), "the server closed after the FIN");
-                }
-                Connection c = echo.opened.poll(10, TimeUnit.SECONDS);
-                assertNotNull(c);
-                await(c.closeFuture());
-            }
-            assertEquals(0, r.stats().get(Counter.URING_BUFFERS_EXHAUSTED),
-                    "four buffers for one connection at a time never run dry: " + r.stats());
-            try (Socket s = connect(server)) {
-                s.setSoTimeout(10_000);
-                echoOnce(s, "still served");
-            }
-        }
+        twelveConnectionsEndingOnFourBuffers(s -> {
+            s.shutdownOutput(); // FIN: the server's receive reads 0 and closes
+            assertEquals(-1, s.getInputStream().read(), "the server closed after the FIN");
+        });
     }
 
     /**
@@ -108,6 +91,20 @@ class UringEdgesTest {
      */
     @Test
     void theResetCqesBufferGoesBackToTheRing() throws Exception {
+        twelveConnectionsEndingOnFourBuffers(s -> s.setSoLinger(true, 0)); // the close sends RST: the receive fails
+    }
+
+    /** How a peer ends its connection after its echo (the socket is closed right after). */
+    private interface PeerEnd {
+        void end(Socket s) throws Exception;
+    }
+
+    /**
+     * Four provided buffers; twelve connections one after the other, each echoing a few bytes
+     * and then ended by the peer as {@code end} says: the ring never runs dry, and a thirteenth
+     * connection is still served.
+     */
+    private void twelveConnectionsEndingOnFourBuffers(PeerEnd end) throws Exception {
         Reactor r = start(TransportRing.Options.defaults().withBuffers(4, 4096)).reactor(0);
         var echo = new Echo();
         try (Server server = Server.bind(group, loopback(0), () -> echo)) {
@@ -115,7 +112,7 @@ class UringEdgesTest {
                 try (Socket s = connect(server)) {
                     s.setSoTimeout(10_000);
                     echoOnce(s, "hello " + i);
-                    s.setSoLinger(true, 0); // the close sends RST: the server's receive fails
+                    end.end(s);
                 }
                 Connection c = echo.opened.poll(10, TimeUnit.SECONDS);
                 assertNotNull(c);
@@ -144,7 +141,6 @@ class UringEdgesTest {
         OutboundQueue.defaultDrainTimeout = Duration.ofMillis(300);
         var opened = new LinkedBlockingQueue<TcpConnection>();
         var closedWith = new CompletableFuture<Throwable>();
-        byte[] chunk = new byte[256 * 1024];
         try (Server server = Server.bind(group, loopback(0), () -> new ConnectionHandler() {
                  @Override
                  public void onOpen(Connection c) {
@@ -162,16 +158,14 @@ class UringEdgesTest {
              Socket peer = connect(server)) { // never reads
             TcpConnection c = opened.poll(10, TimeUnit.SECONDS);
             assertNotNull(c);
-            for (int i = 0; i < 200 && !on(r, () -> c.uring.sendInFlight() && c.queuedBytes() > chunk.length); i++) {
-                on(r, () -> c.write(chunk));
-            }
-            assertTrue(on(r, () -> c.uring.sendInFlight()), "a send is in flight on a full socket");
+            UringTransportTest.fillUntilASendIsStuck(r, c);
+            assertTrue(UringTransportTest.on(r, () -> c.uring.sendInFlight()), "a send is in flight on a full socket");
             c.close();
             try {
                 c.closeFuture().get(10, TimeUnit.SECONDS);
             } catch (TimeoutException e) {
                 fail("the close never completed: a send in flight on a peer that reads nothing held it ("
-                        + on(r, () -> c.uring.opsInFlight()) + " ops in flight, " + c.queuedBytes() + " bytes queued)");
+                        + UringTransportTest.on(r, () -> c.uring.opsInFlight()) + " ops in flight, " + c.queuedBytes() + " bytes queued)");
             }
             Throwable why = closedWith.get(10, TimeUnit.SECONDS);
             assertInstanceOf(SocketTimeoutException.class, why, "the drain timeout closed it: " + why);
@@ -284,10 +278,6 @@ class UringEdgesTest {
                 assertArrayEquals(java.util.Arrays.copyOf(data, got.length), got, "a prefix of what was sent, in order");
             }
         }
-    }
-
-    private static <T> T on(Reactor r, java.util.function.Supplier<T> s) throws Exception {
-        return CompletableFuture.supplyAsync(s, r).get(10, TimeUnit.SECONDS);
     }
 
     private static void echoOnce(Socket s, String text) throws Exception {

@@ -54,7 +54,18 @@ class UringTransportTest {
         }
     }
 
-    private static <T> T on(Reactor r, java.util.function.Supplier<T> s) throws Exception {
+    /**
+     * Writes 256 KiB chunks to {@code c}, whose peer does not read, until a send is in flight on
+     * a full socket with more queued behind it (bounded by the queue limit).
+     */
+    static void fillUntilASendIsStuck(Reactor r, TcpConnection c) throws Exception {
+        byte[] chunk = new byte[256 * 1024];
+        for (int i = 0; i < 200 && !on(r, () -> c.uring.sendInFlight() && c.queuedBytes() > chunk.length); i++) {
+            on(r, () -> c.write(chunk));
+        }
+    }
+
+    static <T> T on(Reactor r, java.util.function.Supplier<T> s) throws Exception {
         return CompletableFuture.supplyAsync(s, r).get(10, TimeUnit.SECONDS);
     }
 
@@ -145,7 +156,6 @@ class UringTransportTest {
     void aCloseWithARecvAndASendInFlightWaitsForBothCqesBeforeCloseFd() throws Exception {
         Reactor r = start().reactor(0);
         var opened = new LinkedBlockingQueue<TcpConnection>();
-        byte[] chunk = new byte[256 * 1024];
         try (Server server = Server.bind(group, loopback(0), () -> new ConnectionHandler() {
                  @Override
                  public void onOpen(Connection c) {
@@ -159,9 +169,7 @@ class UringTransportTest {
             TcpConnection c = opened.poll(10, TimeUnit.SECONDS);
             assertNotNull(c);
             // Queue until a send is in flight and the socket buffer is full (bounded by the queue limit).
-            for (int i = 0; i < 200 && !on(r, () -> c.uring.sendInFlight() && c.queuedBytes() > chunk.length); i++) {
-                on(r, () -> c.write(chunk));
-            }
+            fillUntilASendIsStuck(r, c);
             assertTrue(on(r, () -> c.uring.sendInFlight()), "a send is in flight");
             int fd = c.fd;
             long cancelsBefore = r.stats().get(Counter.URING_CANCELS);
@@ -331,7 +339,6 @@ class UringTransportTest {
         var opened = new LinkedBlockingQueue<TcpConnection>();
         var onClose = new java.util.concurrent.ConcurrentHashMap<Connection, String>();
         var onCloseCalls = new AtomicInteger();
-        byte[] chunk = new byte[256 * 1024];
         Server server = Server.bind(group, loopback(0), () -> new ConnectionHandler() {
             @Override
             public void onOpen(Connection c) {
@@ -356,9 +363,7 @@ class UringTransportTest {
                 assertNotNull(conns.get(i), "accepted");
             }
             TcpConnection stuck = conns.get(3); // its peer never reads
-            for (int i = 0; i < 200 && !on(r, () -> stuck.uring.sendInFlight() && stuck.queuedBytes() > chunk.length); i++) {
-                on(r, () -> stuck.write(chunk));
-            }
+            fillUntilASendIsStuck(r, stuck);
             assertTrue(on(r, () -> stuck.uring.sendInFlight()), "a send is in flight");
             for (TcpConnection c : conns) {
                 eventually("a receive armed on " + c, () -> {
