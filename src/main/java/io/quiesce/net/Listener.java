@@ -87,14 +87,26 @@ final class Listener implements EventHandler {
         handle = ReactorInternals.registerOwned(reactor, fd, LISTEN_INTEREST, this, null);
     }
 
-    /** io_uring: the multishot accept delivered {@code fd}. */
-    void acceptedFromRing(int fd) {
+    /**
+     * io_uring: the multishot accept delivered {@code fd}. Like {@link #onEvent}, an exception
+     * taking the connection on (its fd is closed by then) makes the listener back off; it never
+     * reaches the ring's dispatch, where it would stop the reactor.
+     *
+     * @return whether the listener now backs off
+     */
+    boolean acceptedFromRing(int fd) {
         if (ctx == null) {
             ctx = NetContext.of(reactor);
         }
         count(NetStats.Counter.ACCEPTS);
         backoffNanos = MIN_BACKOFF_NANOS;
-        hand(fd);
+        try {
+            hand(fd);
+            return false;
+        } catch (Throwable t) {
+            handFailed(t);
+            return true;
+        }
     }
 
     /** io_uring: a socket accepted as the listener closes. */
@@ -144,10 +156,14 @@ final class Listener implements EventHandler {
         try {
             acceptBatch(h);
         } catch (Throwable t) {
-            // Never let the reactor close the listener for a handler's exception: back off instead.
-            logDuringExhaustion("accepting on {0} failed: {1}", spec.address(), t);
-            backOff(0);
+            handFailed(t);
         }
+    }
+
+    /** Never let the reactor close the listener (or stop) for an exception taking a connection on: back off instead. */
+    private void handFailed(Throwable t) {
+        logDuringExhaustion("accepting on {0} failed: {1}", spec.address(), t);
+        backOff(0);
     }
 
     private void acceptBatch(Handle h) {

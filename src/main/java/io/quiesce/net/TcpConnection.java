@@ -120,7 +120,8 @@ final class TcpConnection implements Connection, EventHandler {
 
     /**
      * Takes an accepted socket: registers it and calls {@code onOpen}. Reactor thread only. If the
-     * registration fails (the reactor is shutting down) the fd is closed here.
+     * registration fails the fd is closed here: quietly when the reactor is shutting down, else
+     * before the exception goes on to the listener (which backs off).
      */
     static void accepted(NetContext ctx, int fd, ConnectionOptions options, ConnectionHandler handler) {
         TcpConnection c;
@@ -129,6 +130,9 @@ final class TcpConnection implements Connection, EventHandler {
         } catch (ClosedHandleException e) {
             ctx.sys.close(fd);
             return;
+        } catch (RuntimeException | Error e) {
+            ctx.sys.close(fd); // nothing owns it: no handle was made
+            throw e;
         }
         c.open();
     }

@@ -91,8 +91,8 @@ final class UringAcceptor implements CompletionHandler, EventHandler {
             if (res >= 0) {
                 if (closing) {
                     listener.closeAccepted(res); // accepted while the listener closes
-                } else {
-                    listener.acceptedFromRing(res);
+                } else if (listener.acceptedFromRing(res) && more) {
+                    cancelAccept(); // taking it on threw: backing off, as on an EMFILE
                 }
             } else if (res != -TransportRing.ECANCELED && !closing) {
                 if (listener.acceptFailed(-res) && more) {
