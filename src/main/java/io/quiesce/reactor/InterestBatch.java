@@ -236,8 +236,10 @@ final class InterestBatch {
         if (reg.kernelEvents() == Registration.NOT_IN_KERNEL) {
             if (reg.dirty()) {
                 stats.increment(Counter.CTL_ADD_SAVED); // registered and closed in one iteration
-            }
-            stats.increment(Counter.CTL_DEL_SAVED);
+                stats.increment(Counter.CTL_DEL_SAVED);
+            } else if (!reg.completionOnly()) {
+                stats.increment(Counter.CTL_DEL_SAVED);
+            } // else its I/O ran on io_uring and it never asked for epoll: there was nothing to save
         } else if (h.exclusiveFd()) {
             // epoll-semantics-ofd-dup-fork.txt: the registration lives as long as the open file
             // description; Quiesce made this fd and never handed it out, so close(fd) ends both.
