@@ -10,7 +10,9 @@
  *
  * Reading stops at EAGAIN or at a short read (fewer bytes than asked for): for a TCP socket
  * a short read means the receive queue was empty at that moment, and any byte arriving
- * later raises a new edge, so no wakeup is lost. -E makes it read strictly until EAGAIN.
+ * later raises a new edge, so no wakeup is lost. A FIN raises no edge after the one that
+ * reported it, so an event carrying EPOLLRDHUP/EPOLLHUP/EPOLLERR reads on to the EOF (or
+ * EAGAIN). -E makes every read go strictly until EAGAIN.
  *
  * Prints "listening on 127.0.0.1:P (N threads)" once every listener is bound, then runs
  * until SIGTERM/SIGINT. Nothing is printed per connection or per message.
@@ -122,7 +124,7 @@ static int keep_pending(struct conn *c, const char *p, size_t len) {
  * with new data) or pending bytes remain and EPOLLOUT is registered (an edge will come when
  * the socket drains).
  */
-static int serve(int ep, struct conn *c, char *buf) {
+static int serve(int ep, struct conn *c, char *buf, int to_eagain) {
     if (c->pend_len) {
         int r = flush_pending(c);
         if (r < 0) return -1;
@@ -151,7 +153,7 @@ static int serve(int ep, struct conn *c, char *buf) {
                 return -1;
             }
         }
-        if (n < READ_BUF && !strict_eagain) return 0;
+        if (n < READ_BUF && !to_eagain) return 0;
     }
 }
 
@@ -203,8 +205,9 @@ static void *worker_main(void *arg) {
             }
             struct conn *c = evs[i].data.ptr;
             /* EPOLLERR/EPOLLHUP/EPOLLRDHUP: let read() report the EOF or the error so that
-             * bytes that arrived before the FIN are still echoed. */
-            if (serve(w->ep, c, buf) < 0) conn_close(c);
+             * bytes that arrived before the FIN are still echoed; no later edge would. */
+            int ended = (evs[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
+            if (serve(w->ep, c, buf, strict_eagain || ended) < 0) conn_close(c);
         }
     }
     return NULL;
