@@ -82,7 +82,13 @@ public sealed interface Connection permits TcpConnection {
     /** {@return whether the connection is neither closing nor closed} */
     boolean isOpen();
 
-    /** {@return a future completed after the fd has been released and {@code onClose} has run} */
+    /**
+     * {@return a future completed after the fd has been released and {@code onClose} has run} It
+     * completes on the reactor thread (unless the reactor has exited), so what {@code thenRun}
+     * and friends attach runs there and must not block; several dependents run in an order
+     * {@code CompletableFuture} leaves unspecified (today the most recently added first): chain
+     * them where the order matters.
+     */
     CompletableFuture<Void> closeFuture();
 
     /**

@@ -168,7 +168,9 @@ public final class Handle extends RefCounted {
      * {@return the future that completes when this handle's close is done} It is completed on the
      * reactor thread, right after {@link EventHandler#onClose}, so a dependent added with
      * {@code thenRun} and friends runs there too and must not block (the reactor stalls while it
-     * does); use the {@code *Async} variants for work that may block.
+     * does); use the {@code *Async} variants for work that may block. Several dependents run in
+     * an order {@code CompletableFuture} leaves unspecified (today the most recently added first):
+     * chain them where the order matters.
      */
     public CompletableFuture<Void> closeFuture() {
         return closeFuture;
