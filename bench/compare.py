@@ -958,9 +958,17 @@ def write_report(args, rows, skipped, info, elapsed):
             L.append(f"- {name} ({kind}): {why}; the runner's output shows its command and messages")
         L.append("")
     servers = ",".join(args.servers)
+    knobs = "" if servers == DEFAULT_ORDER else f" SERVERS={servers}"
+    if list(args.modes) != list(MODES):
+        knobs += " MODES=" + ",".join(args.modes)
+    if args.no_http:
+        knobs += " HTTP=0"
+    elif args.http_depth != 16:
+        knobs += f" HTTP_DEPTH={args.http_depth}"
+    if out != os.path.abspath(os.path.join(ROOT, "docs", "benchmarks.md")):
+        knobs += " OUT=" + os.path.relpath(out, os.path.join(ROOT, "bench"))
     L.append("Reproduce: `make -C bench compare ROUNDS=%d SECS=%g%s%s`.\n"
-             % (args.rounds, args.secs, " PIN=1" if args.pin else "",
-                "" if servers == DEFAULT_ORDER else f" SERVERS={servers}"))
+             % (args.rounds, args.secs, " PIN=1" if args.pin else "", knobs))
     with open(out, "w") as f:
         f.write("\n".join(L))
     return out, tsv, pngs
