@@ -37,7 +37,10 @@ public final class ReactorStats {
         CTL_ADD_SAVED,
         /** MODs not issued: the mask was already the kernel's, or several changes made one. */
         CTL_MOD_SAVED,
-        /** DELs not issued: never added, or the fd never left Quiesce (closing it removes it). */
+        /**
+         * DELs not issued: the ADD asked for was never issued, or the fd never left Quiesce
+         * (closing it removes it). A socket of the io_uring transport, never in epoll, counts none.
+         */
         CTL_DEL_SAVED,
         /** ADDs that met EEXIST and were issued again as MOD. */
         CTL_EEXIST_AS_MOD,

@@ -65,7 +65,9 @@ class EmfileTest {
             // Progress, not speed: poll (bounded) until the child reports hitting EMFILE.
             for (int polls = 0; stat(out, in, "fdExhaustion") == 0; polls++) {
                 if (polls > WAIT_SECONDS * 50) {
-                    fail("the child never hit EMFILE");
+                    out.println("stats");
+                    fail("the child never hit EMFILE: " + in.readLine() + "; its fds: "
+                            + fdCount(child.pid()) + "; its stderr:\n" + Files.readString(stderr));
                 }
                 Thread.sleep(20);
             }
@@ -117,6 +119,14 @@ class EmfileTest {
         Matcher m = Pattern.compile(name + "=(\\d+)").matcher(line);
         assertTrue(m.find(), line);
         return Long.parseLong(m.group(1));
+    }
+
+    private static long fdCount(long pid) {
+        try (var fds = Files.list(Path.of("/proc/" + pid + "/fd"))) {
+            return fds.count();
+        } catch (Exception e) {
+            return -1;
+        }
     }
 
     /** utime + stime of {@code pid} from {@code /proc/<pid>/stat}, in milliseconds (USER_HZ = 100). */
