@@ -4,19 +4,11 @@ import io.quiesce.testing.NoFdLeaks;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
-import java.io.PrintWriter;
-import java.net.Socket;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
-import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 import static io.quiesce.net.NetTesting.*;
 import static org.junit.jupiter.api.Assertions.*;
@@ -35,39 +27,19 @@ class EmfileTest {
 
     @Test
     void floodedChildBacksOffWithoutSpinningAndRecovers() throws Exception {
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        var pb = new ProcessBuilder("sh", "-c", "ulimit -n 128 && exec \"$0\" \"$@\"", java,
-                "--enable-native-access=ALL-UNNAMED", "-XX:-MaxFDLimit", "-Xmx64m", "-XX:+UseSerialGC",
-                // the child runs on this run's transport (the uring-transport execution: multishot accept)
-                "-Dquiesce.io=" + System.getProperty("quiesce.io", "epoll"),
-                "-cp", cp, EmfileChild.class.getName());
-        Path stderr = Files.createTempFile("emfile-child", ".err");
-        pb.redirectError(stderr.toFile());
-        Process child = pb.start();
         List<SocketChannel> flood = new ArrayList<>();
-        try (var out = new PrintWriter(child.getOutputStream(), true);
-             var in = new BufferedReader(new InputStreamReader(child.getInputStream()))) {
-            String ready = in.readLine();
-            assertNotNull(ready, "child started");
-            assertTrue(ready.startsWith("ready "), ready);
-            String[] words = ready.split(" ");
-            int port = Integer.parseInt(words[1]);
-            String io = System.getProperty("quiesce.io", "epoll").toUpperCase(Locale.ROOT);
-            assertEquals("io=" + io, words[2], "the child runs the transport under test");
-
+        try (ChildServer child = ChildServer.start(EmfileChild.class, 128)) {
             for (int i = 0; i < FLOOD; i++) {
                 SocketChannel ch = SocketChannel.open();
                 ch.configureBlocking(false);
-                ch.connect(loopback(port));
+                ch.connect(loopback(child.port()));
                 flood.add(ch);
             }
             // Progress, not speed: poll (bounded) until the child reports hitting EMFILE.
-            for (int polls = 0; stat(out, in, "fdExhaustion") == 0; polls++) {
+            for (int polls = 0; child.stat("fdExhaustion") == 0; polls++) {
                 if (polls > WAIT_SECONDS * 50) {
-                    out.println("stats");
-                    fail("the child never hit EMFILE: " + in.readLine() + "; its fds: "
-                            + fdCount(child.pid()) + "; its stderr:\n" + Files.readString(stderr));
+                    fail("the child never hit EMFILE: " + child.stats() + "; its fds: " + fdCount(child.pid())
+                            + "; its stderr:\n" + child.stderr());
                 }
                 Thread.sleep(20);
             }
@@ -77,48 +49,27 @@ class EmfileTest {
             System.out.println("EMFILE hold: child used " + cpuUsed + " ms of CPU in " + HOLD_MILLIS + " ms");
             assertTrue(cpuUsed < CPU_BOUND_MILLIS, "the child spun: " + cpuUsed + " ms of CPU in "
                     + HOLD_MILLIS + " ms of EMFILE");
-            assertTrue(stat(out, in, "fdExhaustion") >= 1);
+            assertTrue(child.stat("fdExhaustion") >= 1);
             // The back-off's warning is the child's first log line, written with no fd free: a
             // logger that fails then must not close the listener nor stop the reactor.
-            assertEquals(0, stat(out, in, "stoppedReactors"), "a reactor stopped under EMFILE");
-            assertEquals(0, stat(out, in, "handlerFailures"), "a handler (the listener) failed under EMFILE");
+            assertEquals(0, child.stat("stoppedReactors"), "a reactor stopped under EMFILE");
+            assertEquals(0, child.stat("handlerFailures"), "a handler (the listener) failed under EMFILE");
 
             for (SocketChannel ch : flood) {
                 ch.close();
             }
             flood.clear();
             // Fds come back as the child closes the flood's connections; it accepts again by itself.
-            eventually("the child serves again", () -> {
-                try (Socket s = new Socket("127.0.0.1", port)) {
-                    s.setSoTimeout(2_000);
-                    s.getOutputStream().write(42);
-                    return s.getInputStream().read() == 42;
-                } catch (Exception e) {
-                    return false;
-                }
-            });
-            assertEquals(0, stat(out, in, "stoppedReactors"), "a reactor stopped");
-            out.close(); // end of input: the child stops
-            assertTrue(child.waitFor(WAIT_SECONDS, TimeUnit.SECONDS), "child exited");
-            String errors = Files.readString(stderr);
+            eventually("the child serves again", child::echoes);
+            assertEquals(0, child.stat("stoppedReactors"), "a reactor stopped");
+            child.stop();
+            String errors = child.stderr();
             assertFalse(errors.contains("Exception") || errors.contains("Error:"), "the child's stderr:\n" + errors);
         } finally {
             for (SocketChannel ch : flood) {
                 ch.close();
             }
-            child.destroyForcibly();
-            child.waitFor(WAIT_SECONDS, TimeUnit.SECONDS);
-            Files.deleteIfExists(stderr);
         }
-    }
-
-    private static long stat(PrintWriter out, BufferedReader in, String name) throws Exception {
-        out.println("stats");
-        String line = in.readLine();
-        assertNotNull(line, "child answered");
-        Matcher m = Pattern.compile(name + "=(\\d+)").matcher(line);
-        assertTrue(m.find(), line);
-        return Long.parseLong(m.group(1));
     }
 
     private static long fdCount(long pid) {
