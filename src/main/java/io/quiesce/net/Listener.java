@@ -1,5 +1,8 @@
 package io.quiesce.net;
 
+import io.quiesce.buffer.Chunk;
+import io.quiesce.buffer.ChunkQueue;
+import io.quiesce.buffer.ReactorMemory;
 import io.quiesce.reactor.EventHandler;
 import io.quiesce.reactor.Handle;
 import io.quiesce.reactor.Interest;
@@ -140,10 +143,25 @@ final class Listener implements EventHandler {
     }
 
     /**
-     * Loaded up front: the back-off path runs when no fd is free, and loading a class from a
-     * directory on the class path needs one (a NoClassDefFoundError there would close the listener).
+     * Loaded and initialized with this class, while fds are free: loading a class from a directory
+     * on the class path needs one, and the JVM never retries a load that failed (the
+     * NoClassDefFoundError stays), which would break the listener for good. The back-off path
+     * runs when no fd is free; so can the first connection: on io_uring the kernel accepts a whole
+     * backlog in one enter, before the first of it is taken on.
      */
-    private static final Class<?>[] PRELOADED = {ScheduledTask.class, SyscallException.class};
+    private static final Class<?>[] PRELOADED = {ScheduledTask.class, SyscallException.class, Connection.class,
+            TcpConnection.class, ReadPath.class, OutboundQueue.class, UringStream.class,
+            ReactorMemory.class, Chunk.class, ChunkQueue.class};
+
+    static {
+        for (Class<?> c : PRELOADED) {
+            try {
+                Class.forName(c.getName(), true, c.getClassLoader());
+            } catch (ClassNotFoundException e) {
+                throw new ExceptionInInitializerError(e);
+            }
+        }
+    }
 
     @Override
     public void onEvent(Handle h, int ready) {

@@ -6,11 +6,13 @@ import io.quiesce.reactor.ReactorStats;
 
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
+import java.util.concurrent.CountDownLatch;
 
 /**
  * The server of {@link EmfileTest}, run in a child JVM with a low fd limit: an echo server that
  * prints {@code ready <port>}, then answers each {@code stats} line on stdin with its accept
- * counters, its stopped reactors and its handler failures, and stops at end of input.
+ * counters, its stopped reactors and its handler failures, parks its reactors on {@code hold}
+ * until {@code go}, and stops at end of input.
  */
 public final class EmfileChild {
     private EmfileChild() {}
@@ -27,7 +29,30 @@ public final class EmfileChild {
                 + " stoppedReactors=" + stopped + " handlerFailures=" + handlerFailures;
     }
 
+    /**
+     * Parks every reactor in a task until the returned latch opens: the connections that arrive
+     * meanwhile wait in the kernel (on io_uring, until the reactor next enters the ring, which then
+     * accepts them all at once), so the first connection is taken on with no fd left.
+     */
+    private static CountDownLatch hold(ReactorGroup group) throws InterruptedException {
+        CountDownLatch release = new CountDownLatch(1);
+        CountDownLatch parked = new CountDownLatch(group.size());
+        for (int i = 0; i < group.size(); i++) {
+            group.reactor(i).execute(() -> {
+                parked.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+        }
+        parked.await();
+        return release;
+    }
+
     public static void main(String[] args) throws Exception {
+        CountDownLatch held = new CountDownLatch(0);
         try (ReactorGroup group = ReactorGroup.start(ReactorGroup.Options.defaults().withThreads(2));
              Server server = Server.bind(group, NetTesting.loopback(0), EchoTest.Echo::new)) {
             // Load every class the stats answer needs now: under EMFILE the JVM could not open
@@ -40,8 +65,14 @@ public final class EmfileChild {
             while ((line = in.readLine()) != null) {
                 if (line.equals("stats")) {
                     System.out.println(format(group, server.stats()));
-                    System.out.flush();
+                } else if (line.equals("hold")) {
+                    held = hold(group);
+                    System.out.println("held");
+                } else if (line.equals("go")) {
+                    held.countDown();
+                    System.out.println("going");
                 }
+                System.out.flush();
             }
         }
     }

@@ -9,6 +9,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 
 import static io.quiesce.net.NetTesting.*;
 import static org.junit.jupiter.api.Assertions.*;
@@ -29,12 +30,24 @@ class EmfileTest {
     void floodedChildBacksOffWithoutSpinningAndRecovers() throws Exception {
         List<SocketChannel> flood = new ArrayList<>();
         try (ChildServer child = ChildServer.start(EmfileChild.class, 128)) {
+            // The reactors are parked while the flood connects: none has taken a connection on
+            // when the fds run out (on io_uring the kernel accepts the whole backlog in the next
+            // enter, before any of it is handed to Java), so its first one finds no fd free.
+            assertEquals("held", child.ask("hold"));
             for (int i = 0; i < FLOOD; i++) {
                 SocketChannel ch = SocketChannel.open();
                 ch.configureBlocking(false);
                 ch.connect(loopback(child.port()));
                 flood.add(ch);
             }
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(WAIT_SECONDS);
+            for (SocketChannel ch : flood) {
+                while (!ch.finishConnect()) { // the handshake completes in the child's backlog
+                    assertTrue(System.nanoTime() - deadline < 0, "the flood's connects never completed");
+                    Thread.sleep(1);
+                }
+            }
+            assertEquals("going", child.ask("go"));
             // Progress, not speed: poll (bounded) until the child reports hitting EMFILE.
             for (int polls = 0; child.stat("fdExhaustion") == 0; polls++) {
                 if (polls > WAIT_SECONDS * 50) {
