@@ -57,8 +57,8 @@ public final class EmfileChild {
              Server server = Server.bind(group, NetTesting.loopback(0), EchoTest.Echo::new)) {
             // Load every class the stats answer needs now: under EMFILE the JVM could not open
             // a class file to load one.
-            String warm = format(group, server.stats());
-            System.out.println("ready " + server.port() + (warm.isEmpty() ? "" : "") + " io=" + group.reactor(0).io());
+            format(group, server.stats());
+            System.out.println("ready " + server.port() + " io=" + group.reactor(0).io());
             System.out.flush();
             var in = new BufferedReader(new InputStreamReader(System.in));
             String line;
